@@ -1,0 +1,78 @@
+# llmfleet: `make help` lists the targets. CI runs `make test` (see .ci/run).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The local-fleet tooling lives in hack/; the package is installed editable from operator/.
+export PYTHONPATH := $(CURDIR)/hack:$(CURDIR)/operator
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the Python virtualenv with the package and test tools
+
+.PHONY: binaries
+binaries: ## Build the local control plane from Go modules (cached in ~/.cache/llmfleet)
+	hack/build-binaries.sh >/dev/null
+
+.PHONY: cluster-up
+cluster-up: venv ## Start the local hub (cloud) and member (onprem) clusters; idempotent
+	$(BIN)/python -m localfleet up
+
+.PHONY: cluster-down
+cluster-down: venv ## Stop and delete the local clusters
+	$(BIN)/python -m localfleet down
+
+.PHONY: demo
+demo: cluster-up ## Bring the fleet up and show its clusters, locations, nodes and GPUs
+	@echo
+	@$(BIN)/python -m localfleet show
+
+.PHONY: kind-up
+kind-up: venv ## Same two-cluster topology on kind (needs Docker)
+	hack/kind-up.sh
+
+.PHONY: kind-down
+kind-down: ## Delete the kind clusters
+	hack/kind-down.sh
+
+.PHONY: lint
+lint: venv ## Lint and check formatting (ruff)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: fmt
+fmt: venv ## Format the code and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: typecheck
+typecheck: venv ## Type-check the operator package (mypy --strict)
+	$(BIN)/mypy
+
+.PHONY: test-unit
+test-unit: venv ## Run the tests that need no cluster
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: venv ## Run the tests against the local clusters (brings them up if needed)
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+.PHONY: test
+test: lint typecheck test-unit test-integration ## Everything CI checks: lint, types, unit and integration tests
+
+.PHONY: clean
+clean: ## Remove the virtualenv and caches in the repo (not the binary cache)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Local federated test clusters for llmfleet: a cloud hub and an on-prem member."""

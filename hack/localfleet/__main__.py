@@ -1,0 +1,59 @@
+"""`python -m localfleet up|down|show|kubeconfigs`: the local federated test clusters."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from localfleet import fleet, show, topology
+from localfleet.paths import kubeconfig_path
+
+
+def cmd_up(_: argparse.Namespace) -> int:
+    kubeconfigs = fleet.up()
+    print("\nkubeconfigs:")
+    for cluster in topology.FLEET:
+        role = "hub" if cluster.is_hub else "member"
+        print(f"  {cluster.name:<18} {role:<7} {kubeconfigs[cluster.short_name]}")
+    print(f"\n  export KUBECONFIG={kubeconfigs[topology.HUB.short_name]}")
+    return 0
+
+
+def cmd_down(_: argparse.Namespace) -> int:
+    fleet.down()
+    return 0
+
+
+def cmd_show(_: argparse.Namespace) -> int:
+    kubeconfigs = fleet.external_kubeconfigs() or {
+        c.short_name: kubeconfig_path(c.short_name) for c in topology.FLEET
+    }
+    hub_kubeconfig = kubeconfigs[topology.HUB.short_name]
+    if not fleet.is_ready(hub_kubeconfig):
+        print(f"the hub cluster is not reachable through {hub_kubeconfig}; run `make cluster-up`")
+        return 1
+    with fleet.api_client(hub_kubeconfig) as hub:
+        rows, problems = show.federation_rows(hub)
+    print(show.fleet_table(rows))
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="localfleet", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start (or reuse) the clusters and seed nodes and members")
+    commands.add_parser("down", help="stop and delete the clusters")
+    commands.add_parser("show", help="print the federation: clusters, nodes and GPUs")
+    handlers = {"up": cmd_up, "down": cmd_down, "show": cmd_show}
+    args = parser.parse_args(argv)
+    try:
+        return handlers[args.command](args)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

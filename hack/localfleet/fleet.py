@@ -1,0 +1,108 @@
+"""Brings the local fleet up and down: the same code for `make cluster-up` and the test fixture."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from kubernetes import client, config
+
+from localfleet import kwok, seed, topology
+from localfleet.paths import CLUSTER_DIR, HACK_DIR, bin_dir, ensure_binaries, kubeconfig_path
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def pinned_versions() -> dict[str, str]:
+    versions = {}
+    for line in (HACK_DIR / "versions.env").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            versions[key.strip()] = value.strip()
+    return versions
+
+
+def api_client(kubeconfig: Path) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(kubeconfig))
+
+
+def is_ready(kubeconfig: Path) -> bool:
+    if not kubeconfig.exists():
+        return False
+    api = api_client(kubeconfig)
+    try:
+        method, url, headers, _, _ = api.param_serialize(
+            "GET", "/readyz", auth_settings=["BearerToken"]
+        )
+        response = api.call_api(method, url, headers, _request_timeout=5)
+        response.read()
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        return False
+    finally:
+        api.close()
+    return response.status == 200 and response.data == b"ok"
+
+
+def up() -> dict[str, Path]:
+    """Starts (or reuses) every cluster of the fleet and seeds it; returns the kubeconfigs."""
+    started = time.monotonic()
+    bin_dir = ensure_binaries()
+    kube_version = pinned_versions()["K8S_VERSION"].removeprefix("v")
+    CLUSTER_DIR.mkdir(parents=True, exist_ok=True)
+    existing = kwok.existing_clusters()
+    kubeconfigs: dict[str, Path] = {}
+    for cluster in topology.FLEET:
+        path = kubeconfig_path(cluster.short_name)
+        if cluster.name in existing:
+            path.write_text(kwok.kubeconfig(cluster))
+            if is_ready(path):
+                log(f"{cluster.name}: already running")
+            else:
+                log(f"{cluster.name}: starting the stopped cluster")
+                kwok.start(cluster)
+        else:
+            log(f"{cluster.name}: creating ({cluster.location}); allow a minute or two")
+            kwok.create(cluster, bin_dir, kube_version)
+        path.write_text(kwok.kubeconfig(cluster))
+        path.chmod(0o600)
+        kubeconfigs[cluster.short_name] = path
+
+    member_kubeconfigs = {}
+    for cluster in topology.FLEET:
+        with api_client(kubeconfigs[cluster.short_name]) as api:
+            written = seed.seed_nodes(api, cluster)
+        log(f"{cluster.name}: {written} node(s) created or corrected")
+        member_kubeconfigs[cluster.name] = kubeconfigs[cluster.short_name].read_text()
+    with api_client(kubeconfigs[topology.HUB.short_name]) as hub:
+        seed.register_members(hub, member_kubeconfigs)
+    log(f"fleet ready in {time.monotonic() - started:.0f}s")
+    return kubeconfigs
+
+
+def down() -> None:
+    existing = kwok.existing_clusters() if (bin_dir() / "kwokctl").exists() else set()
+    for cluster in topology.FLEET:
+        if cluster.name in existing:
+            log(f"{cluster.name}: deleting")
+            kwok.delete(cluster)
+        kubeconfig_path(cluster.short_name).unlink(missing_ok=True)
+
+
+def external_kubeconfigs() -> dict[str, Path] | None:
+    """Clusters given by the user (kind, AKS...) instead of the local kwok fleet."""
+    paths = {
+        cluster.short_name: os.environ.get(f"LLMFLEET_{cluster.short_name.upper()}_KUBECONFIG")
+        for cluster in topology.FLEET
+    }
+    if not any(paths.values()):
+        return None
+    missing = [name for name, path in paths.items() if not path]
+    if missing:
+        raise RuntimeError(
+            "set every LLMFLEET_<CLUSTER>_KUBECONFIG or none; missing: "
+            + ", ".join(f"LLMFLEET_{name.upper()}_KUBECONFIG" for name in missing)
+        )
+    return {name: Path(path) for name, path in paths.items() if path}

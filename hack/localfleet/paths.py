@@ -1,0 +1,45 @@
+"""Where the local fleet keeps binaries, cluster state and kubeconfigs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+HACK_DIR = Path(__file__).resolve().parent.parent
+REPO_ROOT = HACK_DIR.parent
+CLUSTER_DIR = Path(os.environ.get("LLMFLEET_CLUSTER_DIR", REPO_ROOT / ".cluster"))
+
+
+def kubeconfig_path(short_name: str) -> Path:
+    return CLUSTER_DIR / f"{short_name}.kubeconfig"
+
+
+def bin_dir() -> Path:
+    """The cache directory of the pinned binaries (which may not be built yet)."""
+    result = subprocess.run(
+        ["bash", str(HACK_DIR / "build-binaries.sh"), "--print-bin-dir"],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    return Path(result.stdout.strip())
+
+
+def ensure_binaries() -> Path:
+    """Builds the control-plane binaries if the cache is cold; returns their directory.
+
+    Progress goes to the terminal (stderr); the script prints the directory on stdout.
+    """
+    result = subprocess.run(
+        ["bash", str(HACK_DIR / "build-binaries.sh")],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            "building the local control plane failed (hack/build-binaries.sh, output above); "
+            "it needs Go >= 1.24 and the Go module proxy"
+        )
+    return Path(result.stdout.strip().splitlines()[-1])

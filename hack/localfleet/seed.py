@@ -1,0 +1,100 @@
+"""Gives a running cluster its fleet shape: GPU and CPU nodes, the system namespace, members.
+
+Writes only what differs, so running it against an already seeded cluster changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from localfleet import topology
+from localfleet.topology import ClusterSpec
+
+NOT_FOUND = 404
+
+
+def _is_subset(wanted: dict[str, Any], live: dict[str, Any] | None) -> bool:
+    live = live or {}
+    return all(live.get(key) == value for key, value in wanted.items())
+
+
+def apply_kwok_node(core: client.CoreV1Api, manifest: dict[str, Any]) -> bool:
+    """Creates or corrects one simulated node; returns True when it wrote anything."""
+    name = manifest["metadata"]["name"]
+    try:
+        live = core.read_node(name)
+    except ApiException as error:
+        if error.status != NOT_FOUND:
+            raise
+        core.create_node(manifest)
+        return True
+    wrote = False
+    metadata, spec, status = manifest["metadata"], manifest["spec"], manifest["status"]
+    live_taints = [
+        {"key": t.key, "value": t.value, "effect": t.effect} for t in (live.spec.taints or [])
+    ]
+    if (
+        not _is_subset(metadata["labels"], live.metadata.labels)
+        or not _is_subset(metadata["annotations"], live.metadata.annotations)
+        or live_taints != spec["taints"]
+    ):
+        core.patch_node(
+            name,
+            {
+                "metadata": {"labels": metadata["labels"], "annotations": metadata["annotations"]},
+                "spec": {"taints": spec["taints"] or None},
+            },
+        )
+        wrote = True
+    if live.status.capacity != status["capacity"] or live.status.allocatable != status["allocatable"]:
+        core.patch_node_status(
+            name, {"status": {"capacity": status["capacity"], "allocatable": status["allocatable"]}}
+        )
+        wrote = True
+    return wrote
+
+
+def apply_namespace(core: client.CoreV1Api, manifest: dict[str, Any]) -> None:
+    name = manifest["metadata"]["name"]
+    try:
+        live = core.read_namespace(name)
+    except ApiException as error:
+        if error.status != NOT_FOUND:
+            raise
+        core.create_namespace(manifest)
+        return
+    if not _is_subset(manifest["metadata"]["labels"], live.metadata.labels):
+        core.patch_namespace(name, {"metadata": {"labels": manifest["metadata"]["labels"]}})
+
+
+def apply_secret(core: client.CoreV1Api, manifest: dict[str, Any]) -> None:
+    name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
+    try:
+        live = core.read_namespaced_secret(name, namespace)
+    except ApiException as error:
+        if error.status != NOT_FOUND:
+            raise
+        core.create_namespaced_secret(namespace, manifest)
+        return
+    wanted = {key: value.encode() for key, value in manifest["stringData"].items()}
+    live_data = {key: base64.b64decode(value) for key, value in (live.data or {}).items()}
+    if live_data != wanted or not _is_subset(manifest["metadata"]["labels"], live.metadata.labels):
+        core.replace_namespaced_secret(name, namespace, manifest)
+
+
+def seed_nodes(api: client.ApiClient, cluster: ClusterSpec) -> int:
+    core = client.CoreV1Api(api)
+    apply_namespace(core, topology.system_namespace())
+    return sum(apply_kwok_node(core, node) for node in topology.fleet_nodes(cluster))
+
+
+def register_members(hub: client.ApiClient, member_kubeconfigs: dict[str, str]) -> None:
+    """Registers every member cluster in the hub as a labelled Secret holding its kubeconfig."""
+    core = client.CoreV1Api(hub)
+    for cluster in topology.FLEET:
+        if not cluster.is_hub:
+            apply_secret(core, topology.member_secret(cluster, member_kubeconfigs[cluster.name]))

@@ -1,0 +1,1 @@
+"""Where workloads run: member clusters federated by labels, and node selection inside them."""
