@@ -41,12 +41,12 @@ demo: cluster-up ## Bring the fleet up and show its clusters, locations, nodes a
 	@$(BIN)/python -m localfleet show
 
 .PHONY: kind-up
-kind-up: venv ## Same two-cluster topology on kind (needs Docker)
-	hack/kind-up.sh
+kind-up: venv ## Same two-cluster topology on kind (needs Docker and kind)
+	$(BIN)/python -m localfleet kind-up
 
 .PHONY: kind-down
-kind-down: ## Delete the kind clusters
-	hack/kind-down.sh
+kind-down: venv ## Delete the kind clusters
+	$(BIN)/python -m localfleet kind-down
 
 .PHONY: lint
 lint: venv ## Lint and check formatting (ruff)

@@ -1,16 +1,16 @@
-"""`python -m localfleet up|down|show|kubeconfigs`: the local federated test clusters."""
+"""`python -m localfleet up|down|show|kind-up|kind-down`: the local federated test clusters."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from localfleet import fleet, show, topology
+from localfleet import fleet, kind, show, topology
 from localfleet.paths import kubeconfig_path
 
 
-def cmd_up(_: argparse.Namespace) -> int:
-    kubeconfigs = fleet.up()
+def cmd_up(args: argparse.Namespace) -> int:
+    kubeconfigs = kind.up() if args.command == "kind-up" else fleet.up()
     print("\nkubeconfigs:")
     for cluster in topology.FLEET:
         role = "hub" if cluster.is_hub else "member"
@@ -19,8 +19,11 @@ def cmd_up(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_down(_: argparse.Namespace) -> int:
-    fleet.down()
+def cmd_down(args: argparse.Namespace) -> int:
+    if args.command == "kind-down":
+        kind.down()
+    else:
+        fleet.down()
     return 0
 
 
@@ -46,7 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("up", help="start (or reuse) the clusters and seed nodes and members")
     commands.add_parser("down", help="stop and delete the clusters")
     commands.add_parser("show", help="print the federation: clusters, nodes and GPUs")
-    handlers = {"up": cmd_up, "down": cmd_down, "show": cmd_show}
+    commands.add_parser("kind-up", help="the same clusters on kind (needs Docker and kind)")
+    commands.add_parser("kind-down", help="delete the kind clusters")
+    handlers = {
+        "up": cmd_up,
+        "down": cmd_down,
+        "show": cmd_show,
+        "kind-up": cmd_up,
+        "kind-down": cmd_down,
+    }
     args = parser.parse_args(argv)
     try:
         return handlers[args.command](args)

@@ -50,7 +50,10 @@ def apply_kwok_node(core: client.CoreV1Api, manifest: dict[str, Any]) -> bool:
             },
         )
         wrote = True
-    if live.status.capacity != status["capacity"] or live.status.allocatable != status["allocatable"]:
+    if (
+        live.status.capacity != status["capacity"]
+        or live.status.allocatable != status["allocatable"]
+    ):
         core.patch_node_status(
             name, {"status": {"capacity": status["capacity"], "allocatable": status["allocatable"]}}
         )

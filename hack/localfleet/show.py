@@ -4,20 +4,31 @@ and every node with its location and GPUs."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 from kubernetes import client, config
 
 from llmfleet import labels
-from llmfleet.placement.clusters import MemberCluster, in_cluster_member, member_from_secret
+from llmfleet.placement.clusters import (
+    MemberCluster,
+    in_cluster_member,
+    is_member_secret,
+    member_from_secret,
+)
 from localfleet import topology
 
 FINISHED_PHASES = {"Succeeded", "Failed"}
+TABLE_HEADERS = (
+    *("CLUSTER", "LOCATION", "NODE", "NODE-LOCATION"),
+    *("GPU-PRODUCT", "GPUS", "ALLOCATABLE", "IN-USE"),
+)
 
 
 @dataclass(frozen=True)
 class NodeRow:
+    """One line of the federation table; the fields are its columns, in order."""
+
     cluster: str
     cluster_location: str
     node: str
@@ -28,7 +39,9 @@ class NodeRow:
     gpu_in_use: int
 
 
-def gpu_requests_by_node(pods: Iterable[Any], resource: str = labels.GPU_RESOURCE) -> dict[str, int]:
+def gpu_requests_by_node(
+    pods: Iterable[Any], resource: str = labels.GPU_RESOURCE
+) -> dict[str, int]:
     in_use: dict[str, int] = {}
     for pod in pods:
         if not pod.spec.node_name or pod.status.phase in FINISHED_PHASES:
@@ -69,30 +82,17 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 
 
 def fleet_table(rows: Sequence[NodeRow]) -> str:
-    headers = (
-        "CLUSTER", "LOCATION", "NODE", "NODE-LOCATION", "GPU-PRODUCT", "GPUS", "ALLOCATABLE", "IN-USE",
-    )  # fmt: skip
-    return render_table(
-        headers,
-        [
-            (r.cluster, r.cluster_location, r.node, r.node_location, r.gpu_product,
-             r.gpu_capacity, r.gpu_allocatable, r.gpu_in_use)  # fmt: skip
-            for r in rows
-        ],
-    )
+    return render_table(TABLE_HEADERS, [astuple(row) for row in rows])
 
 
 def discover(hub: client.ApiClient) -> tuple[list[MemberCluster], list[str]]:
-    """The hub plus every member its labelled Secrets register; problems are returned, not raised."""
+    """The hub and every member its labelled Secrets register; problems are returned, not raised."""
     members = [in_cluster_member(topology.HUB.location)]
     problems = []
     secrets = client.CoreV1Api(hub).list_namespaced_secret(topology.SYSTEM_NAMESPACE).items
     for secret in secrets:
         secret_labels = secret.metadata.labels or {}
-        if not (
-            secret_labels.get(labels.CLUSTER) == "true"
-            or secret_labels.get(labels.ARGOCD_SECRET_TYPE) == "cluster"
-        ):
+        if not is_member_secret(secret_labels):
             continue
         try:
             members.append(member_from_secret(hub.sanitize_for_serialization(secret)))
@@ -105,7 +105,11 @@ def federation_rows(hub: client.ApiClient) -> tuple[list[NodeRow], list[str]]:
     members, problems = discover(hub)
     rows: list[NodeRow] = []
     for member in members:
-        api = config.new_client_from_config_dict(dict(member.kubeconfig)) if member.kubeconfig else hub
+        api = (
+            config.new_client_from_config_dict(dict(member.kubeconfig))
+            if member.kubeconfig
+            else hub
+        )
         try:
             core = client.CoreV1Api(api)
             in_use = gpu_requests_by_node(core.list_pod_for_all_namespaces().items)

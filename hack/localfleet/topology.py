@@ -202,4 +202,3 @@ def member_secret(cluster: ClusterSpec, kubeconfig: str) -> dict[str, object]:
         },
         "stringData": {"name": cluster.name, "kubeconfig": kubeconfig},
     }
-

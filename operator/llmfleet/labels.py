@@ -11,7 +11,7 @@ LOCATIONS: Final = ("cloud", "onprem", "edge")
 # A Secret in the operator's namespace with this label set to "true" registers a member cluster.
 CLUSTER: Final = f"{GROUP}/cluster"
 # Argo CD's cluster Secrets carry this label with the value "cluster"; they are accepted as is.
-ARGOCD_SECRET_TYPE: Final = "argocd.argoproj.io/secret-type"
+ARGOCD_SECRET_TYPE: Final = "argocd.argoproj.io/secret-type"  # noqa: S105 - a label key
 
 # Children: ownership across clusters, pod roles and segmentation zones.
 OWNER: Final = f"{GROUP}/owner"

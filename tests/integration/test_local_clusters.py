@@ -136,7 +136,9 @@ def test_pod_asking_more_gpus_than_any_node_stays_pending(fleet: Fleet, namespac
 def test_deleting_a_deployment_garbage_collects_its_pods(fleet: Fleet, namespace: str) -> None:
     api = fleet.cloud
     apps = client.AppsV1Api(api)
-    apps.create_namespaced_deployment(namespace, gpu_deployment("gc", gpus=1, location="cloud", replicas=2))
+    apps.create_namespaced_deployment(
+        namespace, gpu_deployment("gc", gpus=1, location="cloud", replicas=2)
+    )
     wait_until(
         lambda: len([p for p in pods_of(api, namespace, "gc") if p.status.phase == "Running"]) == 2,
         what="two running pods",
@@ -146,8 +148,10 @@ def test_deleting_a_deployment_garbage_collects_its_pods(fleet: Fleet, namespace
         "gc", namespace, body=client.V1DeleteOptions(propagation_policy="Background")
     )
     wait_until(
-        lambda: not apps.list_namespaced_replica_set(namespace).items
-        and not pods_of(api, namespace, "gc"),
+        lambda: (
+            not apps.list_namespaced_replica_set(namespace).items
+            and not pods_of(api, namespace, "gc")
+        ),
         what="the ReplicaSet and pods to be garbage-collected",
         timeout=90,
     )
@@ -191,4 +195,6 @@ def test_cluster_up_again_starts_nothing_new(fleet: Fleet) -> None:
     node_uids_before = {n.metadata.uid for n in client.CoreV1Api(fleet.cloud).list_node().items}
     localfleet.up()
     assert _apiserver_pids() == before
-    assert {n.metadata.uid for n in client.CoreV1Api(fleet.cloud).list_node().items} == node_uids_before
+    assert {
+        n.metadata.uid for n in client.CoreV1Api(fleet.cloud).list_node().items
+    } == node_uids_before

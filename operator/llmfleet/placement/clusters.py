@@ -37,7 +37,9 @@ class MemberCluster:
     source: str = IN_CLUSTER
 
 
-def in_cluster_member(location: str, cluster_labels: Mapping[str, str] | None = None) -> MemberCluster:
+def in_cluster_member(
+    location: str, cluster_labels: Mapping[str, str] | None = None
+) -> MemberCluster:
     return MemberCluster(name=IN_CLUSTER, location=location, labels=dict(cluster_labels or {}))
 
 
@@ -124,7 +126,7 @@ def argocd_kubeconfig(name: str, server: str, config: Mapping[str, Any]) -> dict
 
 def _decode_data(data: Mapping[str, str], where: str) -> dict[str, str]:
     try:
-        return {key: base64.b64decode(value).decode() for key, value in data.items()}
+        return {key: base64.b64decode(value, validate=True).decode() for key, value in data.items()}
     except (binascii.Error, UnicodeDecodeError) as error:
         raise MemberSecretError(f"{where}: data is not base64-encoded UTF-8 ({error})") from error
 
