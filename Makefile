@@ -48,6 +48,16 @@ kind-up: venv ## Same two-cluster topology on kind (needs Docker and kind)
 kind-down: venv ## Delete the kind clusters
 	$(BIN)/python -m localfleet kind-down
 
+CRD_DIRS := crds charts/llmfleet/crds
+
+.PHONY: crds
+crds: venv ## Generate the CRDs from the models into crds/ and the chart
+	$(BIN)/python -m llmfleet.api.crdgen $(CRD_DIRS)
+
+.PHONY: crds-check
+crds-check: venv ## Fail if the committed CRDs differ from what the models generate
+	$(BIN)/python -m llmfleet.api.crdgen --check $(CRD_DIRS)
+
 .PHONY: lint
 lint: venv ## Lint and check formatting (ruff)
 	$(BIN)/ruff check .
@@ -71,7 +81,7 @@ test-integration: venv ## Run the tests against the local clusters (brings them 
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: test
-test: lint typecheck test-unit test-integration ## Everything CI checks: lint, types, unit and integration tests
+test: lint typecheck crds-check test-unit test-integration ## Everything CI checks: lint, types, CRD drift, unit and integration tests
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches in the repo (not the binary cache)

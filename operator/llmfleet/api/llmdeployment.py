@@ -1,0 +1,147 @@
+"""LLMDeployment: a model server placed on a cloud, on-prem or edge cluster, or a provider-run
+model (Azure OpenAI...), secured as its mode requires."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from llmfleet.api.common import (
+    ApiModel,
+    Condition,
+    Gpu,
+    ManagedEndpoint,
+    Placement,
+    Resources,
+    SecretKeyRef,
+    SegmentationOverrides,
+    SegmentationStatus,
+    cel,
+    validations,
+)
+
+Runtime = Literal["vllm", "tgi", "ollama", "llamacpp", "triton"]
+DEFAULT_RUNTIME: Runtime = "vllm"
+
+MANAGED = "self.placement.management == 'managed'"
+
+
+class ModelSource(ApiModel):
+    """The model to serve and where its weights come from."""
+
+    name: str = Field(min_length=1, max_length=256)
+    """Served model id, what clients ask for (for example meta-llama/Llama-3.1-8B-Instruct)."""
+    uri: str | None = Field(
+        default=None,
+        min_length=6,
+        max_length=2048,
+        pattern=r"^(hf|pvc|oci|s3)://.+",
+    )
+    """Where the weights come from: hf://ORG/MODEL, pvc://CLAIM/PATH, oci://IMAGE or
+    s3://BUCKET/PATH. Defaults to hf://<name>."""
+    credentials_secret_ref: SecretKeyRef | None = None
+    """Secret key with the token for the model source (for example a Hugging Face token)."""
+
+
+class LLMDeploymentSpec(ApiModel):
+    """Desired state of an LLMDeployment."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                f"!({MANAGED}) || has(self.managed)",
+                "spec.managed is required when spec.placement.management is managed: set its "
+                "provider, url and apiKeySecretRef",
+                field_path=".managed",
+                reason="FieldValueRequired",
+            ),
+            cel(
+                f"{MANAGED} || !has(self.managed)",
+                "spec.managed is only for provider-run models: remove it, or set "
+                "spec.placement.management to managed",
+                field_path=".managed",
+                reason="FieldValueForbidden",
+            ),
+            cel(
+                f"!({MANAGED}) || self.placement.location == 'cloud'",
+                "a managed LLMDeployment is run by a cloud provider: set "
+                "spec.placement.location to cloud",
+                field_path=".placement.location",
+            ),
+            cel(
+                f"!({MANAGED}) || (!has(self.gpu) && !has(self.runtime) && !has(self.image))",
+                "a managed LLMDeployment runs no pods: remove spec.gpu, spec.runtime and "
+                "spec.image",
+                reason="FieldValueForbidden",
+            ),
+            cel(
+                "self.placement.location != 'edge' || !has(self.gpu) || self.gpu.count <= 1",
+                "edge sites have one GPU at most: set spec.gpu.count to 0 or 1",
+                field_path=".gpu.count",
+            ),
+        )
+    )
+
+    model: ModelSource
+    """The model to serve."""
+    runtime: Runtime | None = None
+    """Model server: vllm (the default), tgi, ollama, llamacpp or triton."""
+    image: str | None = Field(default=None, min_length=1, max_length=512)
+    """Overrides the runtime's default container image."""
+    args: list[str] = Field(default_factory=list, max_length=64)
+    """Extra arguments for the model server."""
+    replicas: int = Field(default=1, ge=0, le=64)
+    """Model server replicas per placed cluster."""
+    gpu: Gpu | None = None
+    """GPUs per replica; defaults to one nvidia.com/gpu of any product."""
+    resources: Resources | None = None
+    """CPU and memory per replica."""
+    placement: Placement
+    """Where the model runs."""
+    managed: ManagedEndpoint | None = None
+    """The provider endpoint; required when placement.management is managed."""
+    segmentation: SegmentationOverrides | None = None
+    """Additions to the segmentation the mode decides."""
+
+
+class ClusterPlacement(ApiModel):
+    """The workload's state in one member cluster."""
+
+    cluster: str = Field(max_length=253)
+    """Member cluster name (in-cluster for the operator's own cluster)."""
+    location: str = Field(max_length=16)
+    """Location of the cluster."""
+    state: str = Field(default="", max_length=32)
+    """Placed, Pending, Unknown (cluster unreachable), or Removing."""
+    replicas: int = Field(default=0, ge=0)
+    """Replicas asked of this cluster."""
+    ready_replicas: int = Field(default=0, ge=0)
+    """Replicas ready in this cluster."""
+    endpoint: str = Field(default="", max_length=2048)
+    """OpenAI-compatible base URL of the model in this cluster."""
+
+
+class LLMDeploymentStatus(ApiModel):
+    """Observed state of an LLMDeployment."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The spec generation this status describes."""
+    mode: str = Field(default="", max_length=128)
+    """Placement mode, as the catalogue names it (for example 1.3 On-Premises Self-Managed LLM)."""
+    placements: list[ClusterPlacement] = Field(default_factory=list, max_length=64)
+    """One entry per cluster the workload is placed on."""
+    segmentation: SegmentationStatus | None = None
+    """Security roles applied and the objects realizing them."""
+    conditions: list[Condition] = Field(default_factory=list, max_length=16)
+    """Ready, Placed, Segmented, Degraded."""
+
+
+class LLMDeployment(ApiModel):
+    """A large language model served on GPUs in a cloud, on-prem or edge cluster, or run by a
+    provider, with the network segmentation and pod hardening its placement mode needs."""
+
+    spec: LLMDeploymentSpec
+    """Desired state."""
+    status: LLMDeploymentStatus | None = None
+    """Observed state, written by the operator."""

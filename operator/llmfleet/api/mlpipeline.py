@@ -1,0 +1,184 @@
+"""MLPipeline: training, inference and endpoint stages, each on cloud or HCI compute."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from llmfleet.api.chatendpoint import Auth, Exposure, Guardrails, RateLimit
+from llmfleet.api.common import ApiModel, Condition, Gpu, Resources, StagePlacement
+from llmfleet.api.llmdeployment import Runtime
+
+URI_PATTERN = r"^(hf|pvc|oci|s3)://.+"
+
+
+class PipelineModel(ApiModel):
+    """The base model and where each run's trained artifact goes."""
+
+    base: str = Field(min_length=6, max_length=2048, pattern=URI_PATTERN)
+    """Model to fine-tune: hf://, pvc://, oci:// or s3:// URI."""
+    artifact_uri: str = Field(
+        min_length=6, max_length=2048, pattern=URI_PATTERN, alias="artifactURI"
+    )
+    """Where training writes and inference reads; {name} and {run} are replaced by the
+    pipeline's name and run number (for example s3://models/team-a/{name}/{run})."""
+
+
+class Dataset(ApiModel):
+    """The training data."""
+
+    uri: str = Field(min_length=6, max_length=2048, pattern=URI_PATTERN)
+    """Dataset location: pvc://CLAIM/PATH, s3://BUCKET/PATH, hf://ORG/DATASET or oci://IMAGE."""
+
+
+class TrainingStage(ApiModel):
+    """A training Job that produces the run's artifact."""
+
+    placement: StagePlacement
+    """cloud or onprem compute."""
+    image: str = Field(min_length=1, max_length=512)
+    """Trainer image."""
+    command: list[str] = Field(default_factory=list, max_length=32)
+    """Entrypoint of the trainer."""
+    args: list[str] = Field(default_factory=list, max_length=64)
+    """Arguments of the trainer."""
+    gpu: Gpu | None = None
+    """GPUs of the training pod."""
+    resources: Resources | None = None
+    """CPU and memory of the training pod."""
+    dataset: Dataset
+    """The training data."""
+    backoff_limit: int = Field(default=2, ge=0, le=10)
+    """Retries of a failed training pod before the run fails."""
+    active_deadline_seconds: int = Field(default=86400, ge=60, le=1_209_600)
+    """Longest a run may take."""
+
+
+class InferenceStage(ApiModel):
+    """An LLMDeployment owned by the pipeline, serving the latest successful artifact."""
+
+    placement: StagePlacement
+    """cloud or onprem compute."""
+    runtime: Runtime | None = None
+    """Model server: vllm (the default), tgi, ollama, llamacpp or triton."""
+    image: str | None = Field(default=None, min_length=1, max_length=512)
+    """Overrides the runtime's default image."""
+    gpu: Gpu | None = None
+    """GPUs per replica."""
+    replicas: int = Field(default=1, ge=0, le=64)
+    """Model server replicas."""
+
+
+class EndpointStage(ApiModel):
+    """A ChatEndpoint owned by the pipeline, in front of the inference stage."""
+
+    placement: StagePlacement
+    """cloud or onprem compute for the gateway."""
+    guardrails: Guardrails | None = None
+    """Prompt-injection and input-size checks."""
+    rate_limit: RateLimit | None = None
+    """Request and token limits."""
+    auth: Auth | None = None
+    """Client authentication."""
+    exposure: Exposure | None = None
+    """Who may call the endpoint."""
+
+
+class Drift(ApiModel):
+    """A scheduled drift check on the inference site."""
+
+    schedule: str = Field(
+        min_length=9,
+        max_length=128,
+        pattern=r"^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$",
+    )
+    """Cron schedule, for example "0 * * * *"."""
+    threshold: float = Field(gt=0, le=1)
+    """Drift score above which DriftDetected becomes True."""
+    image: str | None = Field(default=None, min_length=1, max_length=512)
+    """Overrides the drift checker image."""
+
+
+class Monitoring(ApiModel):
+    """Monitoring of the served model."""
+
+    drift: Drift | None = None
+    """Drift detection."""
+
+
+class MLPipelineSpec(ApiModel):
+    """Desired state of an MLPipeline."""
+
+    model: PipelineModel
+    """Base model and artifact location."""
+    run: int = Field(default=0, ge=0, le=1_000_000)
+    """Bump to train a new run with an unchanged spec."""
+    training: TrainingStage
+    """Training stage."""
+    inference: InferenceStage
+    """Inference stage."""
+    endpoint: EndpointStage
+    """Endpoint stage."""
+    monitoring: Monitoring | None = None
+    """Drift monitoring."""
+
+
+class StageStatus(ApiModel):
+    """Observed state of one stage."""
+
+    name: str = Field(max_length=16)
+    """training, inference or endpoint."""
+    location: str = Field(default="", max_length=16)
+    """Location of the stage."""
+    cluster: str = Field(default="", max_length=253)
+    """Member cluster running the stage."""
+    phase: str = Field(default="Pending", max_length=16)
+    """Pending, Running, Succeeded, Failed or Unschedulable."""
+    start_time: str | None = Field(default=None, max_length=64)
+    """When the stage started (RFC 3339)."""
+    completion_time: str | None = Field(default=None, max_length=64)
+    """When the stage finished (RFC 3339)."""
+    artifact: str = Field(default="", max_length=2048)
+    """Artifact the stage produced (training) or serves (inference)."""
+    child: str = Field(default="", max_length=512)
+    """The stage's object, as Kind/name (Job, LLMDeployment or ChatEndpoint)."""
+    message: str = Field(default="", max_length=4096)
+    """Why the stage is in its phase."""
+
+
+class RunRecord(ApiModel):
+    """A training run and its artifact."""
+
+    run: int = Field(ge=0)
+    """Run number."""
+    artifact: str = Field(max_length=2048)
+    """Artifact URI of the run."""
+    succeeded_at: str | None = Field(default=None, max_length=64)
+    """When training succeeded (RFC 3339)."""
+
+
+class MLPipelineStatus(ApiModel):
+    """Observed state of an MLPipeline."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The spec generation this status describes."""
+    option: str = Field(default="", max_length=128)
+    """ML deployment option, as the catalogue names it (for example 2 Training using HCI
+    Compute; Inference and Endpoint using Cloud Compute)."""
+    current_stage: str = Field(default="", max_length=16)
+    """Stage in progress, or Serving once every stage is up."""
+    stages: list[StageStatus] = Field(default_factory=list, max_length=3)
+    """One entry per stage."""
+    runs: list[RunRecord] = Field(default_factory=list, max_length=32)
+    """Successful runs, newest first; a rollback is a spec change to an earlier run."""
+    conditions: list[Condition] = Field(default_factory=list, max_length=16)
+    """Ready, Trained, Serving, DriftDetected."""
+
+
+class MLPipeline(ApiModel):
+    """Training, inference and endpoint stages placed on cloud or HCI compute: the eight ML
+    deployment options, with staged rollout of new runs and drift monitoring."""
+
+    spec: MLPipelineSpec
+    """Desired state."""
+    status: MLPipelineStatus | None = None
+    """Observed state, written by the operator."""
