@@ -29,21 +29,29 @@ def api_client(kubeconfig: Path) -> client.ApiClient:
     return config.new_client_from_config(config_file=str(kubeconfig))
 
 
+def raw_get(
+    api: client.ApiClient, path: str, accept: str = "application/json", timeout: float = 30
+) -> tuple[int, bytes]:
+    """GET any API path (readyz, discovery, OpenAPI, Table views): status and body."""
+    method, url, headers, _, _ = api.param_serialize(
+        "GET", path, header_params={"Accept": accept}, auth_settings=["BearerToken"]
+    )
+    response = api.call_api(method, url, headers, _request_timeout=timeout)
+    response.read()
+    return response.status, response.data
+
+
 def is_ready(kubeconfig: Path) -> bool:
     if not kubeconfig.exists():
         return False
     api = api_client(kubeconfig)
     try:
-        method, url, headers, _, _ = api.param_serialize(
-            "GET", "/readyz", auth_settings=["BearerToken"]
-        )
-        response = api.call_api(method, url, headers, _request_timeout=5)
-        response.read()
+        status, body = raw_get(api, "/readyz", accept="text/plain", timeout=5)
     except Exception:  # noqa: BLE001 - any failure means "not ready yet"
         return False
     finally:
         api.close()
-    return response.status == 200 and response.data == b"ok"
+    return status == 200 and body == b"ok"
 
 
 def up() -> dict[str, Path]:

@@ -6,8 +6,11 @@ Writes only what differs, so running it against an already seeded cluster change
 from __future__ import annotations
 
 import base64
+import time
+from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -101,3 +104,32 @@ def register_members(hub: client.ApiClient, member_kubeconfigs: dict[str, str]) 
     for cluster in topology.FLEET:
         if not cluster.is_hub:
             apply_secret(core, topology.member_secret(cluster, member_kubeconfigs[cluster.name]))
+
+
+def install_crds(api: client.ApiClient, directory: Path, timeout: float = 60) -> list[str]:
+    """Server-side applies every CRD in `directory` and waits until each is Established."""
+    extensions = client.ApiextensionsV1Api(api)
+    names = []
+    for path in sorted(directory.glob("*.yaml")):
+        manifest = yaml.safe_load(path.read_text())
+        name = manifest["metadata"]["name"]
+        extensions.patch_custom_resource_definition(
+            name,
+            manifest,
+            field_manager="llmfleet-dev",
+            force=True,
+            _content_type="application/apply-patch+yaml",
+        )
+        names.append(name)
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while not _established(extensions.read_custom_resource_definition(name)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"CRD {name} did not become Established in {timeout:.0f}s")
+            time.sleep(0.2)
+    return names
+
+
+def _established(crd: Any) -> bool:
+    conditions = (crd.status and crd.status.conditions) or []
+    return any(c.type == "Established" and c.status == "True" for c in conditions)

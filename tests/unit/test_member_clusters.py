@@ -116,19 +116,32 @@ def test_argocd_credentials_map_to_kubeconfig_users(
 @pytest.mark.parametrize(
     ("data", "secret_labels", "message"),
     [
-        ({"kubeconfig": yaml.safe_dump(KUBECONFIG)}, {"llmfleet.io/cluster": "true"},
-         "label llmfleet.io/location is 'missing'; set it to one of cloud, onprem, edge"),
-        ({"kubeconfig": yaml.safe_dump(KUBECONFIG)}, LLMFLEET | {"llmfleet.io/location": "moon"},
-         "label llmfleet.io/location is 'moon'"),
+        (
+            {"kubeconfig": yaml.safe_dump(KUBECONFIG)},
+            {"llmfleet.io/cluster": "true"},
+            "label llmfleet.io/location is 'missing'; set it to one of cloud, onprem, edge",
+        ),
+        (
+            {"kubeconfig": yaml.safe_dump(KUBECONFIG)},
+            LLMFLEET | {"llmfleet.io/location": "moon"},
+            "label llmfleet.io/location is 'moon'",
+        ),
         ({"token": "x"}, LLMFLEET, "holds neither a `kubeconfig` key"),
         ({"kubeconfig": "clusters: []"}, LLMFLEET, "key `kubeconfig` has no clusters"),
         ({"kubeconfig": "a: [b"}, LLMFLEET, "key `kubeconfig` is not valid YAML"),
         ({"server": "https://x", "config": "{nope"}, ARGOCD, "key `config` is not JSON"),
         ({"server": "https://x", "config": "[1]"}, ARGOCD, "key `config` must be a JSON object"),
     ],
-    ids=["no-location", "bad-location", "no-credentials", "empty-kubeconfig", "bad-yaml",
-         "bad-json", "json-not-object"],
-)  # fmt: skip
+    ids=[
+        "no-location",
+        "bad-location",
+        "no-credentials",
+        "empty-kubeconfig",
+        "bad-yaml",
+        "bad-json",
+        "json-not-object",
+    ],
+)
 def test_unusable_secrets_say_what_to_fix(
     data: dict[str, str], secret_labels: dict[str, str], message: str
 ) -> None:

@@ -60,6 +60,7 @@ NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LA
 LabelKey = Annotated[str, Field(min_length=1, max_length=317, pattern=LABEL_KEY)]
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
 Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=32)]
+Arg = Annotated[str, Field(max_length=4096)]
 
 
 class ApiModel(BaseModel):
@@ -253,10 +254,12 @@ class Condition(ApiModel):
 class SegmentationStatus(ApiModel):
     """The security roles applied to the workload and the objects that realize them."""
 
-    roles: list[str] = Field(default_factory=list, max_length=16)
+    roles: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=16)
     """Roles of the mode: network-boundary, workload-segmentation, kernel-minimization,
     model-robustness."""
-    objects: list[str] = Field(default_factory=list, max_length=256)
+    objects: list[Annotated[str, Field(max_length=320)]] = Field(
+        default_factory=list, max_length=256
+    )
     """Objects realizing them, as Kind/name."""
 
 

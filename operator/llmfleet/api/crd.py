@@ -74,7 +74,10 @@ KINDS: tuple[KindInfo, ...] = (
         short_name="chat",
         printer_columns=[
             column("Mode", ".status.mode"),
-            column("Location", ".spec.sites[*].location"),
+            # One column per location, showing who runs that site: hybrids read at a glance.
+            column("Cloud", '.spec.sites[?(@.location=="cloud")].management'),
+            column("On-Prem", '.spec.sites[?(@.location=="onprem")].management'),
+            column("Edge", '.spec.sites[?(@.location=="edge")].management', priority=1),
             column("Alias", ".spec.modelAlias", priority=1),
             column("URL", ".status.url"),
             READY_COLUMN,

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 
 from llmfleet.api.common import (
     ApiModel,
+    Arg,
     Condition,
     Gpu,
     ManagedEndpoint,
@@ -89,7 +90,7 @@ class LLMDeploymentSpec(ApiModel):
     """Model server: vllm (the default), tgi, ollama, llamacpp or triton."""
     image: str | None = Field(default=None, min_length=1, max_length=512)
     """Overrides the runtime's default container image."""
-    args: list[str] = Field(default_factory=list, max_length=64)
+    args: list[Arg] = Field(default_factory=list, max_length=64)
     """Extra arguments for the model server."""
     replicas: int = Field(default=1, ge=0, le=64)
     """Model server replicas per placed cluster."""

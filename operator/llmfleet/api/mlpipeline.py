@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from llmfleet.api.chatendpoint import Auth, Exposure, Guardrails, RateLimit
-from llmfleet.api.common import ApiModel, Condition, Gpu, Resources, StagePlacement
+from llmfleet.api.common import ApiModel, Arg, Condition, Gpu, Resources, StagePlacement
 from llmfleet.api.llmdeployment import Runtime
 
 URI_PATTERN = r"^(hf|pvc|oci|s3)://.+"
@@ -37,9 +37,9 @@ class TrainingStage(ApiModel):
     """cloud or onprem compute."""
     image: str = Field(min_length=1, max_length=512)
     """Trainer image."""
-    command: list[str] = Field(default_factory=list, max_length=32)
+    command: list[Arg] = Field(default_factory=list, max_length=32)
     """Entrypoint of the trainer."""
-    args: list[str] = Field(default_factory=list, max_length=64)
+    args: list[Arg] = Field(default_factory=list, max_length=64)
     """Arguments of the trainer."""
     gpu: Gpu | None = None
     """GPUs of the training pod."""
