@@ -25,7 +25,7 @@ fi
 
 command -v go >/dev/null || die "go is not installed; install Go >= 1.24 (https://go.dev/dl/)"
 log "building the local control plane into $BIN_DIR"
-log "a cold build takes 25-50 minutes on 2 cores (about 1.5 GB of modules); later runs reuse it"
+log "a cold build takes about 10 minutes on 2 cores (about 1.5 GB of modules); later runs reuse it"
 
 step=0
 total=4
