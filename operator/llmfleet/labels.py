@@ -7,6 +7,9 @@ GROUP: Final = "llmfleet.io"
 # Clusters (member Secrets) and nodes: where a workload may run.
 LOCATION: Final = f"{GROUP}/location"
 LOCATIONS: Final = ("cloud", "onprem", "edge")
+# A cluster with both cloud and HCI node pools; its nodes' location labels decide placement.
+MIXED: Final = "mixed"
+CLUSTER_LOCATIONS: Final = (*LOCATIONS, MIXED)
 
 # A Secret in the operator's namespace with this label set to "true" registers a member cluster.
 CLUSTER: Final = f"{GROUP}/cluster"
@@ -29,6 +32,9 @@ GPU_RESOURCE: Final = "nvidia.com/gpu"
 # The taint GPU node pools carry so that only pods asking for GPUs land there.
 GPU_TAINT_KEY: Final = "nvidia.com/gpu"
 GPU_TAINT_VALUE: Final = "present"
+
+# On every applied child: hash of the desired object, so unchanged children are not rewritten.
+APPLIED_HASH: Final = f"{GROUP}/applied-hash"
 
 # Marks a cluster built for tests and demos; destructive tests refuse any other cluster.
 TEST_CLUSTER: Final = f"{GROUP}/test-cluster"

@@ -119,7 +119,7 @@ def test_argocd_credentials_map_to_kubeconfig_users(
         (
             {"kubeconfig": yaml.safe_dump(KUBECONFIG)},
             {"llmfleet.io/cluster": "true"},
-            "label llmfleet.io/location is 'missing'; set it to one of cloud, onprem, edge",
+            "label llmfleet.io/location is 'missing'; set it to one of cloud, onprem, edge, mixed",
         ),
         (
             {"kubeconfig": yaml.safe_dump(KUBECONFIG)},

@@ -58,10 +58,10 @@ def member_from_secret(secret: Mapping[str, Any]) -> MemberCluster:
     data = _decode_data(secret.get("data") or {}, where)
 
     location = secret_labels.get(labels.LOCATION, "")
-    if location not in labels.LOCATIONS:
+    if location not in labels.CLUSTER_LOCATIONS:
         raise MemberSecretError(
             f"{where}: label {labels.LOCATION} is {location or 'missing'!r}; "
-            f"set it to one of {', '.join(labels.LOCATIONS)}"
+            f"set it to one of {', '.join(labels.CLUSTER_LOCATIONS)}"
         )
 
     if "kubeconfig" in data:

@@ -1,0 +1,52 @@
+"""`llmfleet run` (also `python -m llmfleet run`): the operator process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from llmfleet.settings import Settings, parse
+
+
+def configure_logging(settings: Settings) -> None:
+    import kopf  # noqa: PLC0415 - kopf's own formatters, JSON included
+
+    kopf.configure(
+        verbose=settings.verbose,
+        log_format=kopf.LogFormat.JSON if settings.json_logs else kopf.LogFormat.FULL,
+        log_refkey="object" if settings.json_logs else None,
+    )
+
+
+def run(settings: Settings) -> None:
+    import kopf  # noqa: PLC0415 - importing kopf registers handlers; only `run` needs them
+
+    import llmfleet.handlers  # noqa: F401, PLC0415
+    from llmfleet.handlers.operator import SETTINGS_KEY  # noqa: PLC0415
+
+    if settings.kubeconfig:
+        os.environ["KUBECONFIG"] = settings.kubeconfig
+    configure_logging(settings)
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
+            standalone=True,
+            liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz",
+            memo=kopf.Memo({SETTINGS_KEY: settings}),
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "run":
+        print("usage: llmfleet run [--help]", file=sys.stderr)  # noqa: T201
+        return 2
+    run(parse(args[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Level-based sync of one owner's children in one cluster: apply what differs, prune the rest.
+
+Each child carries a hash of its desired form; a child whose live hash matches is not
+written, so a resync or a restart over unchanged objects makes no write request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmfleet import labels
+from llmfleet.kube.rest import KubeClient
+
+
+def desired_hash(obj: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def with_hash(obj: Mapping[str, Any]) -> dict[str, Any]:
+    stamped = json.loads(json.dumps(obj))
+    annotations = stamped["metadata"].setdefault("annotations", {})
+    annotations[labels.APPLIED_HASH] = desired_hash(obj)
+    return dict(stamped)
+
+
+@dataclass
+class SyncResult:
+    applied: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    # Live children after the sync, by "Kind/name" (applied ones as the server returned them).
+    live: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def ref(obj: Mapping[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def ensure_namespace(client: KubeClient, name: str) -> bool:
+    """Creates the namespace if it is missing; an existing one is never modified."""
+    if client.get("Namespace", None, name) is not None:
+        return False
+    client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return True
+
+
+def sync(
+    client: KubeClient,
+    namespace: str,
+    owner: str,
+    desired: Sequence[Mapping[str, Any]],
+    kinds: Iterable[str],
+    *,
+    prune: bool = True,
+) -> SyncResult:
+    """Makes the owner's children of `kinds` in `namespace` equal `desired`."""
+    result = SyncResult()
+    selector = f"{labels.OWNER}={owner}"
+    live_by_ref = {
+        ref({"kind": kind, **item}): {"kind": kind, **item}
+        for kind in kinds
+        for item in client.list(kind, namespace, selector)
+    }
+    for obj in desired:
+        stamped = with_hash(obj)
+        key = ref(obj)
+        live = live_by_ref.get(key)
+        live_hash = ((live or {}).get("metadata", {}).get("annotations") or {}).get(
+            labels.APPLIED_HASH
+        )
+        if (
+            live is not None
+            and live_hash == stamped["metadata"]["annotations"][labels.APPLIED_HASH]
+        ):
+            result.live[key] = live
+            continue
+        result.live[key] = {"kind": obj["kind"], **client.apply(stamped)}
+        result.applied.append(key)
+    if prune:
+        wanted = {ref(obj) for obj in desired}
+        for key, live in live_by_ref.items():
+            if key not in wanted:
+                client.delete(live["kind"], namespace, live["metadata"]["name"])
+                result.pruned.append(key)
+    return result
+
+
+def remove_all(client: KubeClient, namespace: str, owner: str, kinds: Iterable[str]) -> list[str]:
+    return sync(client, namespace, owner, [], kinds).pruned

@@ -1,0 +1,110 @@
+"""The member clusters the operator can place on: itself plus every registered Secret.
+
+Secrets and node inventories are cached for a few seconds, so a burst of reconciles does
+not list them once per resource.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import config
+
+from llmfleet import labels, metrics
+from llmfleet.kube.rest import KubeClient, KubeError
+from llmfleet.placement.clusters import (
+    MemberCluster,
+    MemberSecretError,
+    in_cluster_member,
+    member_from_secret,
+)
+from llmfleet.placement.select import ClusterInventory, NodeInfo
+
+MEMBER_SELECTORS = (f"{labels.CLUSTER}=true", f"{labels.ARGOCD_SECRET_TYPE}=cluster")
+
+
+@dataclass
+class _Cached:
+    value: Any
+    expires: float
+
+
+@dataclass
+class Federation:
+    hub: KubeClient
+    location: str
+    members_namespace: str
+    secret_ttl: float = 10.0
+    inventory_ttl: float = 30.0
+    client_factory: Callable[[MemberCluster], KubeClient] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _clients: dict[str, tuple[str, KubeClient]] = field(default_factory=dict)
+    _members: _Cached | None = None
+    _inventories: dict[str, _Cached] = field(default_factory=dict)
+
+    def members(self) -> tuple[list[MemberCluster], list[str]]:
+        """Every usable member (the hub first) and the problems of unusable registrations."""
+        with self._lock:
+            if self._members and self._members.expires > time.monotonic():
+                return self._members.value  # type: ignore[no-any-return]
+        members = [in_cluster_member(self.location)]
+        problems: list[str] = []
+        seen: set[str] = set()
+        for selector in MEMBER_SELECTORS:
+            for secret in self.hub.list("Secret", self.members_namespace, selector):
+                uid = secret["metadata"].get("uid", "")
+                if uid in seen:
+                    continue
+                seen.add(uid)
+                try:
+                    member = member_from_secret(secret)
+                except MemberSecretError as error:
+                    problems.append(str(error))
+                    continue
+                members.append(member)
+                self._remember_client(member, secret["metadata"].get("resourceVersion", ""))
+        value = (members, problems)
+        with self._lock:
+            self._members = _Cached(value, time.monotonic() + self.secret_ttl)
+        return value
+
+    def client(self, member: MemberCluster) -> KubeClient:
+        if member.kubeconfig is None:
+            return self.hub
+        with self._lock:
+            return self._clients[member.name][1]
+
+    def _remember_client(self, member: MemberCluster, version: str) -> None:
+        with self._lock:
+            known = self._clients.get(member.name)
+            if known and known[0] == version:
+                return
+        if self.client_factory is not None:
+            kube = self.client_factory(member)
+        else:
+            api = config.new_client_from_config_dict(dict(member.kubeconfig or {}))  # type: ignore[no-untyped-call]
+            kube = KubeClient(api, member.name, timeout=10)
+        with self._lock:
+            self._clients[member.name] = (version, kube)
+
+    def inventory(self, member: MemberCluster) -> ClusterInventory:
+        with self._lock:
+            cached = self._inventories.get(member.name)
+            if cached and cached.expires > time.monotonic():
+                return cached.value  # type: ignore[no-any-return]
+        try:
+            nodes = tuple(NodeInfo.from_node(node) for node in self.client(member).list("Node"))
+            inventory = ClusterInventory(member=member, nodes=nodes)
+            metrics.CLUSTER_REACHABLE.labels(member.name, member.location).set(1)
+        except KubeError as error:
+            inventory = ClusterInventory(member=member, nodes=None, error=error.message)
+            metrics.CLUSTER_REACHABLE.labels(member.name, member.location).set(0)
+        with self._lock:
+            # Unreachable clusters are asked again soon; healthy inventories are kept longer.
+            ttl = self.inventory_ttl if inventory.nodes is not None else 2.0
+            self._inventories[member.name] = _Cached(inventory, time.monotonic() + ttl)
+        return inventory

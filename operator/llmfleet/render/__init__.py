@@ -1,0 +1,1 @@
+"""Pure builders: typed spec + placement decision -> the Kubernetes objects to apply."""

@@ -1,0 +1,69 @@
+"""Names, labels and ownership shared by every child the operator renders."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from llmfleet import labels
+
+MAX_LABEL_VALUE = 63
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The custom resource a child belongs to."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    api_version: str = "llmfleet.io/v1alpha1"
+
+    @property
+    def label(self) -> str:
+        """`KIND.NAMESPACE.NAME`, shortened with a hash when it exceeds a label value's size."""
+        return owner_label(self.kind, self.namespace, self.name)
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def owner_label(kind: str, namespace: str, name: str) -> str:
+    value = f"{kind}.{namespace}.{name}"
+    if len(value) <= MAX_LABEL_VALUE:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:10]
+    return f"{value[: MAX_LABEL_VALUE - 11].rstrip('.-_')}-{digest}"
+
+
+def child_metadata(
+    owner: Owner,
+    name: str,
+    *,
+    in_owner_cluster: bool,
+    extra_labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Children in the owner's cluster get an ownerReference (garbage collection); children
+    in other clusters only the owner label, and the finalizer removes them."""
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": {
+            labels.MANAGED_BY: labels.MANAGED_BY_VALUE,
+            labels.OWNER: owner.label,
+            "app.kubernetes.io/instance": owner.name,
+            **(extra_labels or {}),
+        },
+    }
+    if in_owner_cluster:
+        metadata["ownerReferences"] = [owner.reference()]
+    return metadata

@@ -1,0 +1,1 @@
+"""Security roles per placement mode, and the Kubernetes objects that realize each role."""

@@ -1,0 +1,146 @@
+"""Role -> objects: NetworkPolicies and pod hardening, as pure builders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llmfleet import labels
+
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
+DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Pod Security Standards `restricted`, plus a fixed non-root identity."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 1000,
+        "fsGroup": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _policy(
+    name: str,
+    namespace: str,
+    object_labels: Mapping[str, str],
+    pod_selector: Mapping[str, str],
+    spec: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(object_labels)},
+        "spec": {"podSelector": {"matchLabels": dict(pod_selector)}, **spec},
+    }
+
+
+def default_deny(
+    name: str, namespace: str, object_labels: Mapping[str, str], pod_selector: Mapping[str, str]
+) -> dict[str, Any]:
+    """Nothing in or out of the workload's pods unless another policy allows it."""
+    return _policy(
+        f"{name}-default-deny", namespace, object_labels, pod_selector,
+        {"policyTypes": ["Ingress", "Egress"]},
+    )  # fmt: skip
+
+
+def ingress_from_callers(
+    name: str,
+    namespace: str,
+    object_labels: Mapping[str, str],
+    pod_selector: Mapping[str, str],
+    port: int,
+    *,
+    allowed_namespaces: Sequence[str],
+    metrics_namespace: str,
+    allowed_cidrs: Sequence[str] = (),
+) -> dict[str, Any]:
+    """East-west edges only: gateways in the namespace, declared namespaces, the scraper."""
+    namespaces = sorted({*allowed_namespaces, metrics_namespace})
+    sources: list[dict[str, Any]] = [{"podSelector": {"matchLabels": {labels.ROLE: "gateway"}}}]
+    sources += [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+        for ns in namespaces
+    ]
+    sources += [{"ipBlock": {"cidr": cidr}} for cidr in allowed_cidrs]
+    return _policy(
+        f"{name}-ingress",
+        namespace,
+        object_labels,
+        pod_selector,
+        {
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": port}]}],
+        },
+    )
+
+
+def egress_to_declared(
+    name: str,
+    namespace: str,
+    object_labels: Mapping[str, str],
+    pod_selector: Mapping[str, str],
+    *,
+    public_https: bool,
+    cidrs: Sequence[str],
+) -> dict[str, Any]:
+    """DNS, the model source (public HTTPS for hf:// and s3://) and declared CIDRs only."""
+    rules: list[dict[str, Any]] = [
+        {
+            "to": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                    }
+                }
+            ],
+            "ports": DNS_PORTS,
+        }
+    ]
+    if public_https:
+        rules.append(
+            {
+                "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}],
+                "ports": [{"protocol": "TCP", "port": 443}],
+            }
+        )
+    if cidrs:
+        rules.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in cidrs]})
+    return _policy(
+        f"{name}-egress", namespace, object_labels, pod_selector,
+        {"policyTypes": ["Egress"], "egress": rules},
+    )  # fmt: skip
+
+
+def provider_egress(
+    name: str, namespace: str, object_labels: Mapping[str, str], cidrs: Sequence[str]
+) -> dict[str, Any]:
+    """Lets the namespace's gateways reach a provider-run model over HTTPS, and nothing else."""
+    return _policy(
+        f"{name}-provider-egress",
+        namespace,
+        object_labels,
+        {labels.ROLE: "gateway"},
+        {
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [{"ipBlock": {"cidr": cidr}} for cidr in cidrs],
+                    "ports": [{"protocol": "TCP", "port": 443}],
+                }
+            ],
+        },
+    )

@@ -1,0 +1,90 @@
+"""Operator settings, from command-line flags with environment-variable defaults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+from llmfleet import labels
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Namespaces whose custom resources are reconciled; empty means every namespace.
+    namespaces: tuple[str, ...] = ()
+    # Location of the cluster the operator runs in (it is a member too: "in-cluster").
+    cluster_location: str = "cloud"
+    # Where member-cluster Secrets live (normally the operator's own namespace).
+    members_namespace: str = "llmfleet-system"
+    # Namespace of the Prometheus scraper, allowed to reach model and gateway metrics.
+    metrics_namespace: str = "monitoring"
+    kubeconfig: str | None = None
+    json_logs: bool = False
+    verbose: bool = False
+    liveness_port: int = 8080
+    metrics_port: int = 9090
+    # Safety-net resync of every resource; level-based, so a resync over unchanged objects
+    # makes no writes.
+    resync_seconds: float = 30.0
+    # Watch streams that stay silent longer than this are restarted (kopf issues #585, #1276).
+    watch_server_timeout: int = 300
+    watch_client_timeout: int = 330
+    api_workers: int = 8
+    # Image overrides, for air-gapped registries.
+    image_overrides: dict[str, str] = field(default_factory=dict)
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"LLMFLEET_{name}", default)
+
+
+def parse(argv: list[str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser(prog="llmfleet run", description="Run the llmfleet operator.")
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[n for n in _env("NAMESPACES", "").split(",") if n],
+        help="namespace to watch (repeatable; env LLMFLEET_NAMESPACES, comma-separated); "
+        "default: all namespaces",
+    )
+    parser.add_argument(
+        "--cluster-location",
+        default=_env("CLUSTER_LOCATION", "cloud"),
+        choices=[*labels.LOCATIONS, "mixed"],
+        help="location of the cluster the operator runs in (env LLMFLEET_CLUSTER_LOCATION); "
+        "mixed: its nodes' llmfleet.io/location labels decide",
+    )
+    parser.add_argument(
+        "--members-namespace",
+        default=_env("MEMBERS_NAMESPACE", "llmfleet-system"),
+        help="namespace of member-cluster Secrets (env LLMFLEET_MEMBERS_NAMESPACE)",
+    )
+    parser.add_argument(
+        "--metrics-namespace",
+        default=_env("METRICS_NAMESPACE", "monitoring"),
+        help="namespace of the metrics scraper (env LLMFLEET_METRICS_NAMESPACE)",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
+        help="kubeconfig of the hub cluster; default: in-cluster credentials",
+    )
+    parser.add_argument("--json-logs", action="store_true", default=_env("JSON_LOGS", "") == "1")
+    parser.add_argument("--verbose", action="store_true", default=_env("VERBOSE", "") == "1")
+    parser.add_argument("--liveness-port", type=int, default=int(_env("LIVENESS_PORT", "8080")))
+    parser.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "9090")))
+    parser.add_argument("--resync-seconds", type=float, default=float(_env("RESYNC_SECONDS", "30")))
+    args = parser.parse_args(argv)
+    return Settings(
+        namespaces=tuple(args.namespace),
+        cluster_location=args.cluster_location,
+        members_namespace=args.members_namespace,
+        metrics_namespace=args.metrics_namespace,
+        kubeconfig=args.kubeconfig,
+        json_logs=args.json_logs,
+        verbose=args.verbose,
+        liveness_port=args.liveness_port,
+        metrics_port=args.metrics_port,
+        resync_seconds=args.resync_seconds,
+    )
