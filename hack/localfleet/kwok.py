@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -37,11 +38,15 @@ def kwokctl_configuration(bin_dir: Path, kube_version: str) -> dict[str, object]
 
 
 def _kwokctl(*args: str, capture: bool = False) -> str:
+    # kwokctl adds every cluster it creates to $KUBECONFIG (or ~/.kube/config) and switches the
+    # current context; give it a scratch file so no user or fleet kubeconfig is ever rewritten.
+    scratch = Path(tempfile.gettempdir()) / f"llmfleet-kwokctl-{os.getuid()}.kubeconfig"
     result = subprocess.run(
         [KWOKCTL, *args],
         stdout=subprocess.PIPE if capture else None,
         text=True,
         check=False,
+        env={**os.environ, "KUBECONFIG": str(scratch)},
     )
     if result.returncode != 0:
         raise RuntimeError(f"`kwokctl {' '.join(args)}` failed with exit code {result.returncode}")

@@ -20,13 +20,15 @@ def configure_logging(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> None:
+    # Read when kopf and the kubernetes client are imported, so set before importing them.
+    os.environ["LLMFLEET_RESYNC_SECONDS"] = str(settings.resync_seconds)
+    if settings.kubeconfig:
+        os.environ["KUBECONFIG"] = settings.kubeconfig
     import kopf  # noqa: PLC0415 - importing kopf registers handlers; only `run` needs them
 
     import llmfleet.handlers  # noqa: F401, PLC0415
     from llmfleet.handlers.operator import SETTINGS_KEY  # noqa: PLC0415
 
-    if settings.kubeconfig:
-        os.environ["KUBECONFIG"] = settings.kubeconfig
     configure_logging(settings)
     asyncio.run(
         kopf.operator(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
+import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +18,9 @@ from kubernetes.client.rest import ApiException
 
 from llmfleet import labels
 from localfleet import fleet as localfleet
-from localfleet import topology
+from localfleet import seed, topology
+from localfleet.paths import REPO_ROOT
+from tests.integration.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +84,86 @@ def namespace(fleet: Fleet, request: pytest.FixtureRequest) -> Iterator[str]:
     yield name
     for api in fleet.clients().values():
         client.CoreV1Api(api).delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def crds(fleet: Fleet) -> list[str]:
+    """The generated CRDs, server-side applied to the hub."""
+    return seed.install_crds(fleet.cloud, REPO_ROOT / "crds")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Operator:
+    """`llmfleet run` as its own process against the hub, as a user runs it."""
+
+    def __init__(self, kubeconfig: Path, log_dir: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_dir = log_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.liveness_port = _free_port()
+        self.metrics_port = _free_port()
+
+    @property
+    def log(self) -> Path:
+        return self.log_dir / f"operator-{self.starts}.log"
+
+    def start(self) -> None:
+        self.starts += 1
+        command = [
+            sys.executable, "-m", "llmfleet", "run", "--kubeconfig", str(self.kubeconfig),
+            "--liveness-port", str(self.liveness_port), "--metrics-port", str(self.metrics_port),
+            "--resync-seconds", "3", "--verbose",
+        ]  # fmt: skip
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._healthy, what=f"the operator to be live (log: {self.log})", timeout=60)
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"the operator exited: {self.log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2
+            ) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def operator(
+    fleet: Fleet, crds: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    running = Operator(fleet.kubeconfigs["cloud"], tmp_path_factory.mktemp("operator"))
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def restricted_namespace(fleet: Fleet, namespace: str) -> str:
+    """A test namespace whose admission enforces Pod Security `restricted` in every cluster."""
+    body = {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    for api in fleet.clients().values():
+        client.CoreV1Api(api).patch_namespace(namespace, body)
+    return namespace

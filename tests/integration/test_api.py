@@ -15,7 +15,6 @@ from kubernetes.client.rest import ApiException
 
 from llmfleet.api import GROUP, VERSION
 from llmfleet.api.crd import KINDS
-from localfleet import seed
 from localfleet.fleet import raw_get
 from localfleet.paths import REPO_ROOT
 from tests.integration.conftest import Fleet
@@ -24,11 +23,6 @@ SAMPLES = sorted((REPO_ROOT / "config" / "samples").rglob("*.yaml"))
 INVALID = sorted((REPO_ROOT / "tests" / "invalid").rglob("*.yaml"))
 PLURALS = {info.kind: info.plural for info in KINDS}
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
-
-
-@pytest.fixture(scope="session")
-def crds(fleet: Fleet) -> list[str]:
-    return seed.install_crds(fleet.cloud, REPO_ROOT / "crds")
 
 
 def documents(path: Path) -> list[dict[str, Any]]:

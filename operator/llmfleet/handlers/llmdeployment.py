@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -17,7 +18,8 @@ from llmfleet.reconcile import llmdeployment as reconciler
 from llmfleet.render.llmdeployment import CHILD_KINDS
 
 PLURAL = "llmdeployments"
-RESYNC_SECONDS = 30.0
+# kopf reads timer intervals when handlers are registered, so the setting arrives by env.
+RESYNC_SECONDS = float(os.environ.get("LLMFLEET_RESYNC_SECONDS", "30"))
 
 
 async def _run(memo: kopf.Memo, fn: Any, *args: Any) -> Any:

@@ -1,0 +1,445 @@
+"""LLMDeployment end to end: the operator process against the two real clusters."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from llmfleet import labels
+from llmfleet.api import GROUP, VERSION
+from llmfleet.render.common import owner_label
+from localfleet import topology
+from localfleet.fleet import raw_get
+from tests.integration.conftest import Fleet, Operator
+from tests.integration.polling import wait_until
+
+PLURAL = "llmdeployments"
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def llmd(name: str, location: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "LLMDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
+            "placement": {"location": location},
+            "gpu": {"count": 1},
+        },
+    }
+    body["spec"].update(spec)
+    return body
+
+
+def create(fleet: Fleet, namespace: str, body: dict[str, Any]) -> None:
+    client.CustomObjectsApi(fleet.cloud).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, body
+    )
+
+
+def get(fleet: Fleet, namespace: str, name: str) -> dict[str, Any]:
+    return dict(
+        client.CustomObjectsApi(fleet.cloud).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name
+        )
+    )
+
+
+def patch_spec(fleet: Fleet, namespace: str, name: str, spec: dict[str, Any]) -> None:
+    client.CustomObjectsApi(fleet.cloud).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name, {"spec": spec}
+    )
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == type_), {})
+
+
+def wait_condition(
+    fleet: Fleet, namespace: str, name: str, type_: str, status: str, timeout: float = 60
+) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        obj = get(fleet, namespace, name)
+        generation = obj["metadata"]["generation"]
+        found = condition(obj, type_)
+        if found.get("status") == status and found.get("observedGeneration") == generation:
+            return obj
+        return None
+
+    return wait_until(reached, what=f"{name} {type_}={status}", timeout=timeout)
+
+
+def deployment(api: client.ApiClient, namespace: str, name: str) -> Any:
+    try:
+        return client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def running_pods(api: client.ApiClient, namespace: str, owner: str) -> list[Any]:
+    pods = client.CoreV1Api(api).list_namespaced_pod(
+        namespace, label_selector=f"{labels.OWNER}={owner}"
+    )
+    return [p for p in pods.items if p.status.phase == "Running"]
+
+
+def events_for(fleet: Fleet, namespace: str, name: str) -> list[tuple[str, str]]:
+    events = client.CoreV1Api(fleet.cloud).list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={name}"
+    )
+    return [(e.reason, e.message) for e in events.items]
+
+
+def test_cloud_model_runs_on_hub_gpus_hardened_and_segmented(
+    fleet: Fleet, restricted_namespace: str
+) -> None:
+    namespace = restricted_namespace
+    create(
+        fleet,
+        namespace,
+        llmd("hub-llm", "cloud", gpu={"count": 2, "product": ["NVIDIA-H100-80GB-HBM3"]}),
+    )
+    obj = wait_condition(fleet, namespace, "hub-llm", "Ready", "True")
+    status = obj["status"]
+    assert status["mode"] == "1.2 Cloud Self-Managed LLM"
+    assert status["placements"] == [
+        {
+            "cluster": "in-cluster",
+            "location": "cloud",
+            "state": "Placed",
+            "replicas": 1,
+            "readyReplicas": 1,
+            "endpoint": f"http://hub-llm.{namespace}.svc:8000/v1",
+        }
+    ]
+    assert status["segmentation"]["roles"] == [
+        "network-boundary", "workload-segmentation", "kernel-minimization", "model-robustness",
+    ]  # fmt: skip
+    owner = owner_label("LLMDeployment", namespace, "hub-llm")
+    [pod] = running_pods(fleet.cloud, namespace, owner)
+    node = client.CoreV1Api(fleet.cloud).read_node(pod.spec.node_name)
+    assert node.metadata.labels[labels.LOCATION] == "cloud"
+    assert node.metadata.labels[labels.GPU_PRODUCT] == "NVIDIA-H100-80GB-HBM3"
+    resources = pod.spec.containers[0].resources
+    assert resources.requests[labels.GPU_RESOURCE] == resources.limits[labels.GPU_RESOURCE] == "2"
+    assert pod.metadata.labels[labels.SEGMENT] == "cloud-model-server"
+    assert pod.spec.automount_service_account_token is False
+    assert pod.spec.containers[0].security_context.read_only_root_filesystem is True
+    # The namespace enforces `restricted`: the pod exists, so the API server admitted it.
+    live = deployment(fleet.cloud, namespace, "hub-llm")
+    assert live.metadata.owner_references[0].kind == "LLMDeployment"
+    policies = client.NetworkingV1Api(fleet.cloud).list_namespaced_network_policy(namespace)
+    assert {p.metadata.name for p in policies.items} == {
+        "hub-llm-default-deny", "hub-llm-ingress", "hub-llm-egress",
+    }  # fmt: skip
+    assert ("Placed", "placed on in-cluster") in events_for(fleet, namespace, "hub-llm")
+
+
+def test_onprem_model_lands_on_the_member_and_is_removed_with_its_resource(
+    fleet: Fleet, restricted_namespace: str
+) -> None:
+    namespace = restricted_namespace
+    client.CoreV1Api(fleet.cloud).create_namespaced_secret(
+        namespace, {"metadata": {"name": "hf"}, "stringData": {"token": "hf_canary"}}
+    )
+    create(
+        fleet,
+        namespace,
+        llmd(
+            "hci-llm",
+            "onprem",
+            gpu={"count": 2, "product": ["NVIDIA-L40S"]},
+            model={"name": "m", "credentialsSecretRef": {"name": "hf", "key": "token"}},
+        ),
+    )
+    obj = wait_condition(fleet, namespace, "hci-llm", "Ready", "True")
+    assert obj["status"]["mode"] == "1.3 On-Premises Self-Managed LLM"
+    assert obj["status"]["placements"][0]["cluster"] == topology.ONPREM.name
+    assert "network-boundary" not in obj["status"]["segmentation"]["roles"]
+    assert deployment(fleet.cloud, namespace, "hci-llm") is None
+
+    member = deployment(fleet.onprem, namespace, "hci-llm")
+    assert member.metadata.owner_references is None
+    assert member.metadata.labels[labels.OWNER] == owner_label(
+        "LLMDeployment", namespace, "hci-llm"
+    )
+    [pod] = running_pods(
+        fleet.onprem, namespace, owner_label("LLMDeployment", namespace, "hci-llm")
+    )
+    node = client.CoreV1Api(fleet.onprem).read_node(pod.spec.node_name)
+    assert node.metadata.labels[labels.LOCATION] == "onprem"
+    mirrored = client.CoreV1Api(fleet.onprem).read_namespaced_secret("hf", namespace)
+    assert base64.b64decode(mirrored.data["token"]) == b"hf_canary"
+
+    client.CustomObjectsApi(fleet.cloud).delete_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "hci-llm"
+    )
+
+    def gone() -> bool:
+        objects = client.CustomObjectsApi(fleet.cloud).list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL
+        )["items"]
+        return not objects and deployment(fleet.onprem, namespace, "hci-llm") is None
+
+    wait_until(gone, what="the resource and its member-cluster children to be deleted")
+    selector = f"{labels.OWNER}={owner_label('LLMDeployment', namespace, 'hci-llm')}"
+    core = client.CoreV1Api(fleet.onprem)
+    assert core.list_namespaced_service(namespace, label_selector=selector).items == []
+    assert core.list_namespaced_secret(namespace, label_selector=selector).items == []
+    networking = client.NetworkingV1Api(fleet.onprem)
+    assert networking.list_namespaced_network_policy(namespace, label_selector=selector).items == []
+
+
+def test_managed_model_runs_no_pods_and_names_a_missing_secret(
+    fleet: Fleet, namespace: str
+) -> None:
+    body = llmd("aoai", "cloud")
+    del body["spec"]["gpu"]
+    body["spec"]["placement"]["management"] = "managed"
+    body["spec"]["managed"] = {
+        "provider": "azure-openai",
+        "url": "https://contoso.openai.azure.com",
+        "deployment": "gpt-4o",
+        "apiKeySecretRef": {"name": "aoai-key", "key": "api-key"},
+        "egressCIDRs": ["20.61.0.0/16"],
+    }
+    create(fleet, namespace, body)
+    obj = wait_condition(fleet, namespace, "aoai", "Ready", "False")
+    ready = condition(obj, "Ready")
+    assert ready["reason"] == "SecretNotFound"
+    assert "Secret aoai-key (key api-key) does not exist" in ready["message"]
+    assert client.CoreV1Api(fleet.cloud).list_namespaced_service(namespace).items == []
+
+    client.CoreV1Api(fleet.cloud).create_namespaced_secret(
+        namespace, {"metadata": {"name": "aoai-key"}, "stringData": {"api-key": "k"}}
+    )
+    obj = wait_condition(fleet, namespace, "aoai", "Ready", "True")
+    assert obj["status"]["mode"] == "1.1 Cloud Provider-Managed LLM"
+    assert obj["status"]["segmentation"]["roles"] == ["network-boundary"]
+    service = client.CoreV1Api(fleet.cloud).read_namespaced_service("aoai", namespace)
+    assert (service.spec.type, service.spec.external_name) == (
+        "ExternalName",
+        "contoso.openai.azure.com",
+    )
+    assert client.AppsV1Api(fleet.cloud).list_namespaced_deployment(namespace).items == []
+    egress = client.NetworkingV1Api(fleet.cloud).read_namespaced_network_policy(
+        "aoai-provider-egress", namespace
+    )
+    assert egress.spec.egress[0].to[0].ip_block.cidr == "20.61.0.0/16"
+
+
+def test_a_model_no_cluster_can_fit_is_not_left_pending(fleet: Fleet, namespace: str) -> None:
+    create(fleet, namespace, llmd("too-big", "onprem", gpu={"count": 5}))
+    obj = wait_condition(fleet, namespace, "too-big", "Placed", "False")
+    placed = condition(obj, "Placed")
+    assert placed["reason"] == "InsufficientGPU"
+    assert "needs 5 x nvidia.com/gpu" in placed["message"]
+    assert "4 x NVIDIA-L40S on onprem-gpu-l40s-0" in placed["message"]
+    assert deployment(fleet.onprem, namespace, "too-big") is None
+    assert deployment(fleet.cloud, namespace, "too-big") is None
+    assert any(reason == "InsufficientGPU" for reason, _ in events_for(fleet, namespace, "too-big"))
+
+
+def test_location_change_moves_the_model_and_removes_the_old_placement(
+    fleet: Fleet, namespace: str
+) -> None:
+    create(fleet, namespace, llmd("mover", "onprem"))
+    wait_condition(fleet, namespace, "mover", "Ready", "True")
+    assert deployment(fleet.onprem, namespace, "mover") is not None
+
+    patch_spec(fleet, namespace, "mover", {"placement": {"location": "cloud"}})
+    obj = wait_condition(fleet, namespace, "mover", "Ready", "True")
+    assert [p["cluster"] for p in obj["status"]["placements"]] == ["in-cluster"]
+    assert obj["status"]["mode"] == "1.2 Cloud Self-Managed LLM"
+    assert deployment(fleet.cloud, namespace, "mover") is not None
+    wait_until(
+        lambda: deployment(fleet.onprem, namespace, "mover") is None,
+        what="the old onprem placement to be removed",
+    )
+
+
+def test_scaling_updates_in_place_and_adds_a_disruption_budget(
+    fleet: Fleet, namespace: str
+) -> None:
+    create(fleet, namespace, llmd("scaled", "cloud"))
+    wait_condition(fleet, namespace, "scaled", "Ready", "True")
+    uid = deployment(fleet.cloud, namespace, "scaled").metadata.uid
+    patch_spec(fleet, namespace, "scaled", {"replicas": 3})
+    obj = wait_condition(fleet, namespace, "scaled", "Ready", "True")
+    assert obj["status"]["placements"][0]["readyReplicas"] == 3
+    live = deployment(fleet.cloud, namespace, "scaled")
+    assert (live.metadata.uid, live.spec.replicas) == (uid, 3)
+    pdb = client.PolicyV1Api(fleet.cloud).read_namespaced_pod_disruption_budget("scaled", namespace)
+    assert pdb.spec.max_unavailable == 1
+
+    patch_spec(fleet, namespace, "scaled", {"replicas": 1})
+    wait_condition(fleet, namespace, "scaled", "Ready", "True")
+    pdbs = client.PolicyV1Api(fleet.cloud).list_namespaced_pod_disruption_budget(namespace)
+    assert pdbs.items == []
+
+
+@pytest.fixture
+def mixed_member(fleet: Fleet) -> Iterator[str]:
+    """The onprem cluster registered a second time as a `mixed` cluster, with one cloud GPU
+    node added to it: a single cluster holding cloud and HCI node pools."""
+    kubeconfig = fleet.kubeconfigs["onprem"].read_text()
+    secret = {
+        "metadata": {
+            "name": "cluster-mixed-test",
+            "namespace": topology.SYSTEM_NAMESPACE,
+            "labels": {labels.CLUSTER: "true", labels.LOCATION: "mixed", "region": "mixed-test"},
+        },
+        "stringData": {"name": "mixed-test", "kubeconfig": kubeconfig},
+    }
+    pool = topology.NodePool(
+        "gpu-a10", 1, "cloud", "Standard_NV36ads_A10_v5", "36", "440Gi",
+        gpu=topology.GpuModel("NVIDIA-A10", 24564), gpus_per_node=1,
+    )  # fmt: skip
+    node = topology.kwok_node(topology.ONPREM, pool, "mixed-cloud-a10-0")
+    client.CoreV1Api(fleet.onprem).create_node(node)
+    client.CoreV1Api(fleet.onprem).patch_node_status(
+        node["metadata"]["name"], {"status": node["status"]}
+    )  # type: ignore[index]
+    client.CoreV1Api(fleet.cloud).create_namespaced_secret(topology.SYSTEM_NAMESPACE, secret)
+    yield "mixed-test"
+    client.CoreV1Api(fleet.cloud).delete_namespaced_secret(
+        "cluster-mixed-test", topology.SYSTEM_NAMESPACE
+    )
+    client.CoreV1Api(fleet.onprem).delete_node("mixed-cloud-a10-0")
+
+
+def test_a_mixed_cluster_pins_each_workload_to_its_location_nodes(
+    fleet: Fleet, namespace: str, mixed_member: str
+) -> None:
+    selector = {"clusterSelector": {"matchLabels": {"region": "mixed-test"}}}
+    create(
+        fleet, namespace, llmd("cloud-part", "cloud", placement={"location": "cloud", **selector})
+    )
+    create(
+        fleet, namespace, llmd("hci-part", "onprem", placement={"location": "onprem", **selector})
+    )
+    for name, location in (("cloud-part", "cloud"), ("hci-part", "onprem")):
+        obj = wait_condition(fleet, namespace, name, "Ready", "True")
+        assert obj["status"]["placements"][0]["cluster"] == mixed_member
+        [pod] = running_pods(fleet.onprem, namespace, owner_label("LLMDeployment", namespace, name))
+        node = client.CoreV1Api(fleet.onprem).read_node(pod.spec.node_name)
+        assert node.metadata.labels[labels.LOCATION] == location, (name, pod.spec.node_name)
+    assert (
+        running_pods(
+            fleet.onprem, namespace, owner_label("LLMDeployment", namespace, "cloud-part")
+        )[0].spec.node_name
+        == "mixed-cloud-a10-0"
+    )
+
+
+@pytest.fixture
+def onprem_outage(fleet: Fleet) -> Iterator[Any]:
+    """Points the onprem member Secret at a closed port, as if the HCI cluster went away."""
+    core = client.CoreV1Api(fleet.cloud)
+    name = f"cluster-{topology.ONPREM.name}"
+    original = core.read_namespaced_secret(name, topology.SYSTEM_NAMESPACE)
+    broken = yaml.safe_load(base64.b64decode(original.data["kubeconfig"]))
+    broken["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+
+    def cut() -> None:
+        core.patch_namespaced_secret(
+            name, topology.SYSTEM_NAMESPACE, {"stringData": {"kubeconfig": yaml.safe_dump(broken)}}
+        )
+
+    def restore() -> None:
+        data = {"kubeconfig": original.data["kubeconfig"]}
+        core.patch_namespaced_secret(name, topology.SYSTEM_NAMESPACE, {"data": data})
+
+    yield cut, restore
+    restore()
+
+
+def test_an_unreachable_member_is_unknown_and_nothing_moves_or_is_deleted(
+    fleet: Fleet, namespace: str, onprem_outage: Any
+) -> None:
+    cut, restore = onprem_outage
+    create(fleet, namespace, llmd("steady", "onprem"))
+    wait_condition(fleet, namespace, "steady", "Ready", "True")
+    uid = deployment(fleet.onprem, namespace, "steady").metadata.uid
+
+    cut()
+    obj = wait_condition(fleet, namespace, "steady", "Ready", "Unknown")
+    assert condition(obj, "Ready")["reason"] == "ClusterUnreachable"
+    assert obj["status"]["placements"][0]["state"] == "Unknown"
+    assert deployment(fleet.cloud, namespace, "steady") is None  # not re-placed on the hub
+
+    client.CustomObjectsApi(fleet.cloud).delete_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "steady"
+    )
+    pending = get(fleet, namespace, "steady")
+    assert pending["metadata"].get("deletionTimestamp")
+    assert deployment(fleet.onprem, namespace, "steady").metadata.uid == uid
+
+    restore()
+    wait_until(
+        lambda: deployment(fleet.onprem, namespace, "steady") is None,
+        what="the pending deletion to complete once the member is back",
+        timeout=90,
+    )
+
+
+WRITE = re.compile(r'verb="(APPLY|PATCH|POST|DELETE)"')
+OPERATOR_RESOURCES = re.compile(
+    r'resource="(llmdeployments|deployments|services|serviceaccounts|networkpolicies|'
+    r'poddisruptionbudgets|secrets|namespaces|events)"'
+)
+
+
+def operator_writes(api: client.ApiClient) -> dict[str, float]:
+    """Write requests the API server counted on the resources the operator writes."""
+    _, body = raw_get(api, "/metrics", accept="text/plain")
+    writes = {}
+    for line in body.decode().splitlines():
+        is_request_count = line.startswith("apiserver_request_total{")
+        if is_request_count and WRITE.search(line) and OPERATOR_RESOURCES.search(line):
+            key, value = line.rsplit(" ", 1)
+            writes[key] = float(value)
+    return writes
+
+
+def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
+def test_no_writes_on_resync_or_restart(fleet: Fleet, namespace: str, operator: Operator) -> None:
+    for name, location in (("still-cloud", "cloud"), ("still-hci", "onprem")):
+        create(fleet, namespace, llmd(name, location))
+    for name in ("still-cloud", "still-hci"):
+        wait_condition(fleet, namespace, name, "Ready", "True")
+
+    apis = fleet.clients()
+    before = {c: operator_writes(api) for c, api in apis.items()}
+    resynced = operator.log.read_text().count("Timer 'resync' succeeded")
+    wait_until(
+        lambda: operator.log.read_text().count("Timer 'resync' succeeded") >= resynced + 6,
+        what="three resync rounds over both resources",
+    )
+    after_resync = {c: operator_writes(api) for c, api in apis.items()}
+    assert {c: delta(before[c], after_resync[c]) for c in apis} == {"cloud": {}, "onprem": {}}
+
+    operator.restart()
+    wait_until(
+        lambda: operator.log.read_text().count("Timer 'resync' succeeded") >= 2,
+        what="the restarted operator to resync",
+    )
+    after_restart = {c: operator_writes(api) for c, api in apis.items()}
+    assert {c: delta(after_resync[c], after_restart[c]) for c in apis} == {
+        "cloud": {},
+        "onprem": {},
+    }
