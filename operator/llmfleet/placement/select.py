@@ -156,6 +156,14 @@ def decide(
             "every candidate cluster is unreachable: " + ", ".join(unreachable),
             unreachable,
         )
+    if gpu.count == 0:
+        return Decision(
+            None,
+            "NoNodes",
+            f"no node labelled {labels.LOCATION}={placement.location} in the candidate clusters: "
+            + ", ".join(m.name for m in pool),
+            unreachable,
+        )
     need = f"{gpu.count} x {gpu.resource_name}"
     if gpu.product:
         need += f" ({' or '.join(gpu.product)})"

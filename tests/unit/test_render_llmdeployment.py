@@ -1,0 +1,219 @@
+"""The model-server builders: GPU scheduling, hardening, runtimes, segmentation objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from llmfleet.api import LLMDeploymentSpec
+from llmfleet.render import llmdeployment as render
+from llmfleet.render.common import Owner, owner_label
+from llmfleet.segmentation import roles
+
+OWNER = Owner("LLMDeployment", "team-a", "llama", "uid-1")
+
+
+def spec(**fields: Any) -> LLMDeploymentSpec:
+    base: dict[str, Any] = {
+        "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
+        "placement": {"location": "onprem"},
+    }
+    return LLMDeploymentSpec.model_validate(base | fields)
+
+
+def by_kind(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        kinds.setdefault(obj["kind"], []).append(obj)
+    return kinds
+
+
+def pod_spec(s: LLMDeploymentSpec, location: str = "onprem") -> dict[str, Any]:
+    return render.deployment(s, OWNER, location, in_owner_cluster=True)["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def test_gpu_requests_equal_limits_with_taint_toleration_and_product_affinity() -> None:
+    pod = pod_spec(spec(gpu={"count": 2, "product": ["NVIDIA-L40S", "NVIDIA-L4"]}))
+    resources = pod["containers"][0]["resources"]
+    assert resources["requests"] == resources["limits"] == {"nvidia.com/gpu": "2"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    expressions = terms["nodeSelectorTerms"][0]["matchExpressions"]
+    assert {"key": "llmfleet.io/location", "operator": "In", "values": ["onprem"]} in expressions
+    assert {
+        "key": "nvidia.com/gpu.product",
+        "operator": "In",
+        "values": ["NVIDIA-L40S", "NVIDIA-L4"],
+    } in expressions
+
+
+def test_cpu_only_model_gets_no_gpu_and_no_gpu_toleration() -> None:
+    pod = pod_spec(
+        spec(runtime="llamacpp", gpu={"count": 0}, resources={"cpu": "4", "memory": "8Gi"}), "edge"
+    )
+    assert pod["containers"][0]["resources"]["limits"] == {"cpu": "4", "memory": "8Gi"}
+    assert pod["tolerations"] == []
+    assert all(v["name"] != "shm" for v in pod["volumes"])
+
+
+def test_pods_meet_pod_security_restricted() -> None:
+    pod = pod_spec(spec())
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = pod["containers"][0]["securityContext"]
+    assert container["allowPrivilegeEscalation"] is False
+    assert container["capabilities"] == {"drop": ["ALL"]}
+    assert container["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert {"/cache", "/tmp", "/dev/shm"} <= mounts
+    shm = next(v for v in pod["volumes"] if v["name"] == "shm")
+    assert shm["emptyDir"]["medium"] == "Memory"
+
+
+@pytest.mark.parametrize(
+    ("runtime", "image_part", "port", "health", "arg"),
+    [
+        ("vllm", "vllm/vllm-openai", 8000, "/health", "--tensor-parallel-size"),
+        ("tgi", "text-generation-inference", 8080, "/health", "--num-shard"),
+        ("ollama", "ollama/ollama", 11434, "/", None),
+        ("llamacpp", "llama.cpp", 8080, "/health", "--hf-repo"),
+        ("triton", "tritonserver", 8000, "/v2/health/ready", "tritonserver"),
+    ],
+)
+def test_runtime_presets(
+    runtime: str, image_part: str, port: int, health: str, arg: str | None
+) -> None:
+    container = pod_spec(spec(runtime=runtime, gpu={"count": 2}))["containers"][0]
+    assert image_part in container["image"]
+    assert container["ports"][0]["containerPort"] == port
+    assert container["readinessProbe"]["httpGet"]["path"] == health
+    if arg:
+        assert arg in container["args"]
+
+
+def test_vllm_shards_over_the_gpus_and_serves_the_model_name() -> None:
+    args = pod_spec(spec(gpu={"count": 4}, args=["--max-model-len", "8192"]))["containers"][0][
+        "args"
+    ]
+    assert args[args.index("--tensor-parallel-size") + 1] == "4"
+    assert args[args.index("--served-model-name") + 1] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert args[-2:] == ["--max-model-len", "8192"]
+
+
+def test_credentials_come_from_the_secret_by_reference() -> None:
+    container = pod_spec(
+        spec(model={"name": "m", "credentialsSecretRef": {"name": "hf", "key": "token"}})
+    )["containers"][0]
+    token = next(e for e in container["env"] if e["name"] == "HF_TOKEN")
+    assert token == {
+        "name": "HF_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}},
+    }
+
+
+def test_pvc_models_are_mounted_read_only() -> None:
+    pod = pod_spec(spec(model={"name": "m", "uri": "pvc://models/llama/8b"}))
+    assert {
+        "name": "model",
+        "persistentVolumeClaim": {"claimName": "models", "readOnly": True},
+    } in pod["volumes"]
+    args = pod["containers"][0]["args"]
+    assert args[args.index("--model") + 1] == "/models/llama/8b"
+
+
+@pytest.mark.parametrize(
+    ("location", "expected_roles"),
+    [
+        ("cloud", roles.ALL),
+        (
+            "onprem",
+            (roles.WORKLOAD_SEGMENTATION, roles.KERNEL_MINIMIZATION, roles.MODEL_ROBUSTNESS),
+        ),
+    ],
+)
+def test_self_managed_objects_and_roles(location: str, expected_roles: tuple[str, ...]) -> None:
+    s = spec(replicas=2, placement={"location": location})
+    rendered = render.self_managed(
+        s, OWNER, location, in_owner_cluster=False, metrics_namespace="monitoring"
+    )
+    kinds = by_kind(rendered.objects)
+    assert sorted(kinds) == [
+        "Deployment",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Service",
+        "ServiceAccount",
+    ]
+    assert {p["metadata"]["name"] for p in kinds["NetworkPolicy"]} == {
+        "llama-default-deny", "llama-ingress", "llama-egress",
+    }  # fmt: skip
+    assert rendered.roles == expected_roles
+    assert set(rendered.role_objects) == set(expected_roles)
+    for obj in rendered.objects:  # a member cluster: label ownership, no ownerReferences
+        assert obj["metadata"]["labels"]["llmfleet.io/owner"] == "LLMDeployment.team-a.llama"
+        assert "ownerReferences" not in obj["metadata"]
+    assert rendered.endpoint == "http://llama.team-a.svc:8000/v1"
+
+
+def test_hub_children_carry_owner_references() -> None:
+    rendered = render.self_managed(
+        spec(), OWNER, "onprem", in_owner_cluster=True, metrics_namespace="m"
+    )
+    for obj in rendered.objects:
+        assert obj["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+
+
+def test_ingress_only_from_gateways_declared_namespaces_and_the_scraper() -> None:
+    s = spec(segmentation={"allowedNamespaces": ["frontend"], "extraEgressCIDRs": ["10.9.0.0/16"]})
+    rendered = render.self_managed(
+        s, OWNER, "onprem", in_owner_cluster=True, metrics_namespace="monitoring"
+    )
+    policies = {
+        p["metadata"]["name"]: p["spec"] for p in by_kind(rendered.objects)["NetworkPolicy"]
+    }
+    assert policies["llama-default-deny"]["policyTypes"] == ["Ingress", "Egress"]
+    sources = policies["llama-ingress"]["ingress"][0]["from"]
+    assert {"podSelector": {"matchLabels": {"llmfleet.io/role": "gateway"}}} in sources
+    namespaces = [
+        s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for s in sources[1:]
+    ]
+    assert namespaces == ["frontend", "monitoring"]
+    egress = policies["llama-egress"]["egress"]
+    assert egress[0]["ports"][0]["port"] == 53  # DNS
+    assert egress[1]["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"  # hf:// over public HTTPS
+    assert "10.0.0.0/8" in egress[1]["to"][0]["ipBlock"]["except"]
+    assert egress[2]["to"] == [{"ipBlock": {"cidr": "10.9.0.0/16"}}]
+
+
+def test_managed_mode_runs_no_pods() -> None:
+    s = LLMDeploymentSpec.model_validate(
+        {
+            "model": {"name": "gpt-4o"},
+            "placement": {"location": "cloud", "management": "managed"},
+            "managed": {
+                "provider": "azure-openai",
+                "url": "https://a.openai.azure.com/x",
+                "deployment": "d",
+            },
+        }
+    )
+    rendered = render.managed(s, OWNER)
+    assert [o["kind"] for o in rendered.objects] == ["Service"]  # no egress CIDRs: no policy
+    assert rendered.objects[0]["spec"]["externalName"] == "a.openai.azure.com"
+    assert rendered.roles == (roles.NETWORK_BOUNDARY,)
+
+
+def test_long_owner_labels_stay_valid_and_distinct() -> None:
+    long_a = owner_label(
+        "LLMDeployment", "a-very-long-namespace-name-for-a-team", "model-" + "x" * 40
+    )
+    long_b = owner_label(
+        "LLMDeployment", "a-very-long-namespace-name-for-a-team", "model-" + "y" * 40
+    )
+    assert len(long_a) <= 63
+    assert long_a != long_b
+    assert long_a[-1].isalnum()
