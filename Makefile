@@ -36,9 +36,20 @@ cluster-down: venv ## Stop and delete the local clusters
 	$(BIN)/python -m localfleet down
 
 .PHONY: demo
-demo: cluster-up ## Bring the fleet up and show its clusters, locations, nodes and GPUs
-	@echo
-	@$(BIN)/python -m localfleet show
+demo: venv ## The main job: clusters, CRDs, the operator, a handful of models, and where they landed
+	$(BIN)/python -m localfleet.demo
+
+.PHONY: install-crds
+install-crds: cluster-up ## Server-side apply the CRDs to the local hub cluster
+	$(BIN)/python -m localfleet crds
+
+.PHONY: run
+run: install-crds ## Run the operator against the local hub cluster (Ctrl-C to stop)
+	$(BIN)/llmfleet run --kubeconfig .cluster/cloud.kubeconfig
+
+.PHONY: show
+show: venv ## Print the federation: clusters, locations, nodes and GPUs
+	$(BIN)/python -m localfleet show
 
 .PHONY: kind-up
 kind-up: venv ## Same two-cluster topology on kind (needs Docker and kind)

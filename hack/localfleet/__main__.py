@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from localfleet import fleet, kind, show, topology
-from localfleet.paths import kubeconfig_path
+from localfleet import fleet, kind, seed, show, topology
+from localfleet.paths import REPO_ROOT, kubeconfig_path
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -43,6 +43,13 @@ def cmd_show(_: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_crds(_: argparse.Namespace) -> int:
+    with fleet.api_client(kubeconfig_path(topology.HUB.short_name)) as hub:
+        for name in seed.install_crds(hub, REPO_ROOT / "crds"):
+            print(f"established {name}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="localfleet", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,12 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("show", help="print the federation: clusters, nodes and GPUs")
     commands.add_parser("kind-up", help="the same clusters on kind (needs Docker and kind)")
     commands.add_parser("kind-down", help="delete the kind clusters")
+    commands.add_parser("crds", help="server-side apply the CRDs to the hub")
     handlers = {
         "up": cmd_up,
         "down": cmd_down,
         "show": cmd_show,
         "kind-up": cmd_up,
         "kind-down": cmd_down,
+        "crds": cmd_crds,
     }
     args = parser.parse_args(argv)
     try:
