@@ -94,6 +94,10 @@ test-integration: venv ## Run the tests against the local clusters (brings them 
 .PHONY: test
 test: lint typecheck crds-check test-unit test-integration ## Everything CI checks: lint, types, CRD drift, unit and integration tests
 
+.PHONY: bench-writes
+bench-writes: venv ## Count the API writes per LLMDeployment on create, resync and restart
+	$(BIN)/python bench/writes.py
+
 .PHONY: clean
 clean: ## Remove the virtualenv and caches in the repo (not the binary cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -443,3 +444,46 @@ def test_no_writes_on_resync_or_restart(fleet: Fleet, namespace: str, operator: 
         "cloud": {},
         "onprem": {},
     }
+
+
+@pytest.fixture
+def argocd_member(fleet: Fleet) -> Iterator[str]:
+    """The onprem cluster registered a second time, in Argo CD's cluster-Secret format."""
+    kubeconfig = yaml.safe_load(fleet.kubeconfigs["onprem"].read_text())
+    cluster, user = kubeconfig["clusters"][0]["cluster"], kubeconfig["users"][0]["user"]
+    config = {
+        "tlsClientConfig": {
+            "caData": cluster["certificate-authority-data"],
+            "certData": user["client-certificate-data"],
+            "keyData": user["client-key-data"],
+        }
+    }
+    secret = {
+        "metadata": {
+            "name": "argocd-hci",
+            "namespace": topology.SYSTEM_NAMESPACE,
+            "labels": {
+                labels.ARGOCD_SECRET_TYPE: "cluster",
+                labels.LOCATION: "onprem",
+                "gitops": "argocd",
+            },
+        },
+        "stringData": {
+            "name": "argocd-hci",
+            "server": cluster["server"],
+            "config": json.dumps(config),
+        },
+    }
+    client.CoreV1Api(fleet.cloud).create_namespaced_secret(topology.SYSTEM_NAMESPACE, secret)
+    yield "argocd-hci"
+    client.CoreV1Api(fleet.cloud).delete_namespaced_secret("argocd-hci", topology.SYSTEM_NAMESPACE)
+
+
+def test_a_cluster_registered_by_an_argocd_secret_is_placed_on(
+    fleet: Fleet, namespace: str, argocd_member: str
+) -> None:
+    placement = {"location": "onprem", "clusterSelector": {"matchLabels": {"gitops": "argocd"}}}
+    create(fleet, namespace, llmd("via-argocd", "onprem", placement=placement))
+    obj = wait_condition(fleet, namespace, "via-argocd", "Ready", "True")
+    assert obj["status"]["placements"][0]["cluster"] == argocd_member
+    assert deployment(fleet.onprem, namespace, "via-argocd") is not None
