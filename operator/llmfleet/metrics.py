@@ -25,8 +25,3 @@ CLUSTER_REACHABLE = Gauge(
     "1 when the member cluster answered the last request, else 0.",
     ["cluster", "location"],
 )
-GPUS_REQUESTED = Gauge(
-    "llmfleet_gpus_requested",
-    "GPUs requested by placed model servers, by location and product.",
-    ["location", "product"],
-)

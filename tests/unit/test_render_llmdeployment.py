@@ -217,3 +217,13 @@ def test_long_owner_labels_stay_valid_and_distinct() -> None:
     assert len(long_a) <= 63
     assert long_a != long_b
     assert long_a[-1].isalnum()
+
+
+def test_a_model_cache_claim_replaces_the_scratch_cache() -> None:
+    pod = pod_spec(spec(modelCache={"claimName": "llm-cache"}))
+    cache = next(v for v in pod["volumes"] if v["name"] == "cache")
+    assert cache == {"name": "cache", "persistentVolumeClaim": {"claimName": "llm-cache"}}
+    assert next(v for v in pod_spec(spec())["volumes"] if v["name"] == "cache") == {
+        "name": "cache",
+        "emptyDir": {},
+    }

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from llmfleet.api.common import (
+    DNS_SUBDOMAIN,
     ApiModel,
     Arg,
     Condition,
@@ -43,6 +44,13 @@ class ModelSource(ApiModel):
     s3://BUCKET/PATH. Defaults to hf://<name>."""
     credentials_secret_ref: SecretKeyRef | None = None
     """Secret key with the token for the model source (for example a Hugging Face token)."""
+
+
+class ModelCache(ApiModel):
+    """A PersistentVolumeClaim that keeps downloaded weights across restarts."""
+
+    claim_name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)
+    """Name of a PersistentVolumeClaim in the namespace (ReadWriteMany when replicas > 1)."""
 
 
 class LLMDeploymentSpec(ApiModel):
@@ -98,6 +106,8 @@ class LLMDeploymentSpec(ApiModel):
     """GPUs per replica; defaults to one nvidia.com/gpu of any product."""
     resources: Resources | None = None
     """CPU and memory per replica."""
+    model_cache: ModelCache | None = None
+    """Keeps downloaded weights on a volume instead of a per-pod scratch directory."""
     placement: Placement
     """Where the model runs."""
     managed: ManagedEndpoint | None = None

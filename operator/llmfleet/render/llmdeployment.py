@@ -88,8 +88,11 @@ def deployment(
         env.append(
             {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
         )
+    cache: dict[str, Any] = {"emptyDir": {}}
+    if spec.model_cache:
+        cache = {"persistentVolumeClaim": {"claimName": spec.model_cache.claim_name}}
     volumes: list[dict[str, Any]] = [
-        {"name": "cache", "emptyDir": {}},
+        {"name": "cache", **cache},
         {"name": "tmp", "emptyDir": {}},
         *model_volumes,
     ]
