@@ -31,6 +31,8 @@ class Settings:
     watch_server_timeout: int = 300
     watch_client_timeout: int = 330
     api_workers: int = 8
+    # Managed ChatEndpoint sites are probed over HTTP(S); off where that would leave the machine.
+    probe_providers: bool = True
     # Image overrides, for air-gapped registries.
     image_overrides: dict[str, str] = field(default_factory=dict)
 
@@ -75,6 +77,13 @@ def parse(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--liveness-port", type=int, default=int(_env("LIVENESS_PORT", "8080")))
     parser.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "9090")))
     parser.add_argument("--resync-seconds", type=float, default=float(_env("RESYNC_SECONDS", "30")))
+    parser.add_argument(
+        "--no-provider-probes",
+        dest="probe_providers",
+        action="store_false",
+        default=_env("PROVIDER_PROBES", "1") != "0",
+        help="do not probe managed endpoints' URLs (env LLMFLEET_PROVIDER_PROBES=0)",
+    )
     args = parser.parse_args(argv)
     return Settings(
         namespaces=tuple(args.namespace),
@@ -87,4 +96,5 @@ def parse(argv: list[str] | None = None) -> Settings:
         liveness_port=args.liveness_port,
         metrics_port=args.metrics_port,
         resync_seconds=args.resync_seconds,
+        probe_providers=args.probe_providers,
     )

@@ -214,6 +214,7 @@ def self_managed(
         name, namespace, object_labels, pods, runtime.port,
         allowed_namespaces=segmentation.allowed_namespaces if segmentation else [],
         metrics_namespace=metrics_namespace,
+        callers={labels.ROLE: "gateway", policies.backend_label(owner.name): "true"},
     )  # fmt: skip
     uri = spec.model.uri or f"hf://{spec.model.name}"
     egress = policies.egress_to_declared(

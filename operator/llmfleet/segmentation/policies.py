@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,14 @@ def _policy(
     }
 
 
+def backend_label(llm_deployment: str) -> str:
+    """A gateway pod label per LLMDeployment it calls; that model server admits only those."""
+    name = llm_deployment
+    if len(name) > 63:
+        name = hashlib.sha256(name.encode()).hexdigest()[:40]
+    return f"backend.{labels.GROUP}/{name}"
+
+
 def default_deny(
     name: str, namespace: str, object_labels: Mapping[str, str], pod_selector: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -67,10 +76,17 @@ def ingress_from_callers(
     allowed_namespaces: Sequence[str],
     metrics_namespace: str,
     allowed_cidrs: Sequence[str] = (),
+    callers: Mapping[str, str] | None = None,
+    same_namespace: bool = False,
 ) -> dict[str, Any]:
-    """East-west edges only: gateways in the namespace, declared namespaces, the scraper."""
+    """Declared edges only: the callers' pods (or the whole namespace), declared namespaces
+    and address ranges, and the metrics scraper."""
     namespaces = sorted({*allowed_namespaces, metrics_namespace})
-    sources: list[dict[str, Any]] = [{"podSelector": {"matchLabels": {labels.ROLE: "gateway"}}}]
+    sources: list[dict[str, Any]] = []
+    if callers:
+        sources.append({"podSelector": {"matchLabels": dict(callers)}})
+    if same_namespace:
+        sources.append({"podSelector": {}})
     sources += [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
         for ns in namespaces

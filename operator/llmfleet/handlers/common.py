@@ -1,0 +1,70 @@
+"""What every kind's handlers share: run a reconcile off the event loop and write its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import kopf
+
+from llmfleet import metrics
+from llmfleet.kube import apply
+from llmfleet.kube.federation import Federation
+from llmfleet.kube.rest import KubeError
+from llmfleet.reconcile import Outcome
+from llmfleet.render.common import Owner
+
+# kopf reads timer intervals when handlers are registered, so the setting arrives by env.
+RESYNC_SECONDS = float(os.environ.get("LLMFLEET_RESYNC_SECONDS", "30"))
+
+
+async def run(memo: kopf.Memo, fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(memo.pool, fn, *args)
+
+
+async def reconcile(
+    kind: str, fn: Callable[..., Outcome], body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo
+) -> None:
+    started = time.perf_counter()
+    try:
+        outcome: Outcome = await run(memo, fn, body, memo.federation, memo.settings)
+    except KubeError as error:
+        metrics.RECONCILE_ERRORS.labels(kind, "KubeError").inc()
+        raise kopf.TemporaryError(str(error), delay=10) from error
+    finally:
+        metrics.RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
+    if outcome.status is not None:
+        patch.status.update(outcome.status)
+    for event in outcome.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+async def remove_everywhere(
+    memo: kopf.Memo, owner: Owner, hub_kinds: Iterable[str], member_kinds: Iterable[str]
+) -> None:
+    """Removes the owner's children in every member cluster; retries while one is unreachable."""
+    federation: Federation = memo.federation
+    members, _ = await run(memo, federation.members)
+    unreachable = []
+    for member in members:
+        kinds = tuple(hub_kinds if member.kubeconfig is None else member_kinds)
+        try:
+            await run(
+                memo,
+                apply.remove_all,
+                federation.client(member),
+                owner.namespace,
+                owner.label,
+                kinds,
+            )
+        except KubeError as error:
+            if not error.unreachable:
+                raise
+            unreachable.append(member.name)
+    if unreachable:
+        raise kopf.TemporaryError(
+            f"children remain in unreachable clusters {', '.join(unreachable)}; retrying", delay=15
+        )

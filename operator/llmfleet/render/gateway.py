@@ -1,0 +1,511 @@
+"""ChatEndpoint -> a LiteLLM gateway for one self-managed site, or the wiring of a managed site.
+
+Pure: backends arrive resolved (URL, location, credentials reference); objects come out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from llmfleet import labels
+from llmfleet.api.chatendpoint import ChatEndpointSpec, Guardrails, RateLimit, Routing, Site
+from llmfleet.api.common import SecretKeyRef
+from llmfleet.render.common import Owner, child_metadata, owner_label
+from llmfleet.segmentation import policies, roles
+
+GATEWAY_IMAGE = "ghcr.io/berriai/litellm:main-v1.106.2"
+PORT = 4000
+CONFIG_DIR = "/etc/llmfleet-gateway"
+PLUGIN = "llmfleet_gateway"
+ROLE = "gateway"
+STRATEGIES = {
+    "weighted": "simple-shuffle",
+    "failover": "simple-shuffle",
+    "least-busy": "least-busy",
+    "latency": "latency-based-routing",
+}
+
+
+@dataclass(frozen=True)
+class ResolvedBackend:
+    """A backend as a gateway reaches it."""
+
+    name: str
+    location: str
+    weight: int
+    fallback_only: bool
+    model: str  # LiteLLM model string: hosted_vllm/..., azure/..., openai/..., azure_ai/...
+    api_base: str
+    api_version: str | None = None
+    key: SecretKeyRef | None = None
+    llm_deployment: str | None = None  # set for LLMDeployment backends
+    cluster: str | None = None  # cluster of an LLMDeployment backend's model server
+    port: int = 0
+    egress_cidrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SiteRendered:
+    objects: list[dict[str, Any]]
+    roles: tuple[str, ...]
+    role_objects: dict[str, list[str]] = field(default_factory=dict)
+    url: str = ""
+
+
+def site_name(owner: Owner, location: str) -> str:
+    return f"{owner.name}-{location}"
+
+
+def key_env(index: int) -> str:
+    return f"LLMFLEET_BACKEND_{index}_API_KEY"
+
+
+def plugin_source() -> str:
+    return resources.files("llmfleet.render.gateway_plugin").joinpath(f"{PLUGIN}.py").read_text()
+
+
+def model_groups(
+    alias: str, location: str, backends: Sequence[ResolvedBackend], prefer_local: bool
+) -> tuple[dict[str, list[int]], list[dict[str, list[str]]]]:
+    """Backend indexes per model group, and the fallback chain of the primary group.
+
+    The primary group is the alias: the non-fallback backends, only the local ones when the
+    site prefers local backends and has any; the others form `<alias>--remote`, tried next;
+    fallback-only backends form `<alias>--fallback`, tried last.
+    """
+    regular = [i for i, b in enumerate(backends) if not b.fallback_only]
+    local = [i for i in regular if backends[i].location == location]
+    primary = local if prefer_local and local else regular
+    groups = {alias: primary}
+    remote = [i for i in regular if i not in primary]
+    if remote:
+        groups[f"{alias}--remote"] = remote
+    fallback = [i for i, b in enumerate(backends) if b.fallback_only]
+    if fallback:
+        groups[f"{alias}--fallback"] = fallback
+    chain = [name for name in groups if name != alias]
+    return groups, ([{alias: chain}] if chain else [])
+
+
+def litellm_config(
+    spec: ChatEndpointSpec, location: str, backends: Sequence[ResolvedBackend]
+) -> dict[str, Any]:
+    routing = spec.routing or Routing()
+    groups, fallbacks = model_groups(spec.model_alias, location, backends, routing.prefer_local)
+    model_list = []
+    for group, indexes in groups.items():
+        for i in indexes:
+            backend = backends[i]
+            params: dict[str, Any] = {
+                "model": backend.model,
+                "api_base": backend.api_base,
+                "weight": max(backend.weight, 1),
+                "timeout": routing.timeout_seconds,
+            }
+            params["api_key"] = f"os.environ/{key_env(i)}" if backend.key else "none"
+            if backend.api_version:
+                params["api_version"] = backend.api_version
+            model_list.append(
+                {"model_name": group, "litellm_params": params, "model_info": {"id": backend.name}}
+            )
+    guard = spec.guardrails or Guardrails()
+    callbacks = [f"{PLUGIN}.guard"]
+    if guard.prompt_injection == "block":
+        callbacks.insert(0, "detect_prompt_injection")
+    return {
+        "model_list": model_list,
+        "router_settings": {
+            "routing_strategy": STRATEGIES[routing.strategy],
+            "num_retries": routing.retries,
+            "timeout": routing.timeout_seconds,
+            "fallbacks": fallbacks,
+        },
+        "litellm_settings": {
+            "callbacks": callbacks,
+            "prompt_injection_params": {"heuristics_check": True},
+            "drop_params": True,
+        },
+        "general_settings": {
+            "master_key": "os.environ/LITELLM_MASTER_KEY",
+            "custom_auth": f"{PLUGIN}.user_api_key_auth",
+        },
+    }
+
+
+def gateway_env(
+    spec: ChatEndpointSpec, backends: Sequence[ResolvedBackend], master_key: SecretKeyRef
+) -> list[dict[str, Any]]:
+    """Settings of the plugin, and every secret as a reference: never a value in the config."""
+    limits = spec.rate_limit or RateLimit()
+    guard = spec.guardrails or Guardrails()
+    env: list[dict[str, Any]] = [
+        {"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"},
+        {"name": "PYTHONPATH", "value": CONFIG_DIR},
+        {"name": "HOME", "value": "/tmp"},  # noqa: S108 - an emptyDir of the pod's own
+        {
+            "name": "LLMFLEET_AUTH_REQUIRED",
+            "value": "true" if spec.auth and spec.auth.api_key_secret_ref else "false",
+        },
+        {"name": "LLMFLEET_RPM_LIMIT", "value": str(limits.requests_per_minute or 0)},
+        {"name": "LLMFLEET_TPM_LIMIT", "value": str(limits.tokens_per_minute or 0)},
+        {"name": "LLMFLEET_MAX_INPUT_TOKENS", "value": str(guard.max_input_tokens)},
+        {"name": "LLMFLEET_PROMPT_INJECTION", "value": guard.prompt_injection},
+        _secret_env("LITELLM_MASTER_KEY", master_key),
+    ]
+    env += [_secret_env(key_env(i), b.key) for i, b in enumerate(backends) if b.key]
+    return env
+
+
+def _secret_env(name: str, ref: SecretKeyRef) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+
+
+def gateway_pod_labels(
+    owner: Owner, location: str, backends: Sequence[ResolvedBackend]
+) -> dict[str, str]:
+    pod_labels = {
+        "app.kubernetes.io/name": "chat-gateway",
+        "app.kubernetes.io/instance": owner.name,
+        labels.MANAGED_BY: labels.MANAGED_BY_VALUE,
+        labels.OWNER: owner.label,
+        labels.ROLE: ROLE,
+        labels.LOCATION: location,
+        labels.SEGMENT: f"{location}-{ROLE}",
+    }
+    pod_labels |= {
+        policies.backend_label(b.llm_deployment): "true" for b in backends if b.llm_deployment
+    }
+    return pod_labels
+
+
+def self_managed_site(
+    spec: ChatEndpointSpec,
+    owner: Owner,
+    site: Site,
+    backends: Sequence[ResolvedBackend],
+    *,
+    cluster: str,
+    in_owner_cluster: bool,
+    master_key: SecretKeyRef,
+    metrics_namespace: str,
+    image: str | None = None,
+) -> SiteRendered:
+    name = site_name(owner, site.location)
+    namespace = owner.namespace
+
+    def meta(object_name: str = name) -> dict[str, Any]:
+        return child_metadata(owner, object_name, in_owner_cluster=in_owner_cluster,
+                              extra_labels={labels.LOCATION: site.location})  # fmt: skip
+
+    selector = {labels.OWNER: owner.label, labels.ROLE: ROLE, labels.LOCATION: site.location}
+    config_text = yaml.safe_dump(litellm_config(spec, site.location, backends), sort_keys=False)
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(),
+        "data": {"config.yaml": config_text, f"{PLUGIN}.py": plugin_source()},
+    }
+    probe = {"httpGet": {"path": "/health/liveliness", "port": "http"}, "periodSeconds": 10}
+    ready_probe = {"httpGet": {"path": "/health/readiness", "port": "http"}, "periodSeconds": 5}
+    config_hash = hashlib.sha256(config_text.encode()).hexdigest()[:16]
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta(),
+        "spec": {
+            "replicas": site.replicas,
+            "selector": {"matchLabels": selector},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
+            "template": {
+                "metadata": {
+                    "labels": gateway_pod_labels(owner, site.location, backends),
+                    # A new config rolls the gateways (LiteLLM reads its config at start).
+                    "annotations": {f"{labels.GROUP}/config-hash": config_hash},
+                },
+                "spec": {
+                    "serviceAccountName": name,
+                    "automountServiceAccountToken": False,
+                    "securityContext": policies.pod_security_context(),
+                    "affinity": {
+                        "nodeAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {
+                                "nodeSelectorTerms": [
+                                    {
+                                        "matchExpressions": [
+                                            {
+                                                "key": labels.LOCATION,
+                                                "operator": "In",
+                                                "values": [site.location],
+                                            }
+                                        ]
+                                    }
+                                ]
+                            }
+                        }
+                    },
+                    "containers": [
+                        {
+                            "name": "gateway",
+                            "image": site.image or image or GATEWAY_IMAGE,
+                            "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--port", str(PORT)],
+                            "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+                            "env": gateway_env(spec, backends, master_key),
+                            "resources": {
+                                "requests": {"cpu": "500m", "memory": "1Gi"},
+                                "limits": {"cpu": "2", "memory": "2Gi"},
+                            },
+                            "startupProbe": {**probe, "failureThreshold": 30},
+                            "livenessProbe": probe,
+                            "readinessProbe": ready_probe,
+                            "securityContext": policies.container_security_context(),
+                            "volumeMounts": [
+                                {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+                                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "config", "configMap": {"name": name}},
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(),
+        "spec": {
+            "selector": selector,
+            "ports": [{"name": "http", "port": PORT, "targetPort": "http"}],
+        },
+    }
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": meta(),
+        "automountServiceAccountToken": False,
+    }
+    object_labels = meta()["labels"]
+    exposure = spec.exposure
+    deny = policies.default_deny(name, namespace, object_labels, selector)
+    ingress = policies.ingress_from_callers(
+        name, namespace, object_labels, selector, PORT,
+        allowed_namespaces=exposure.allowed_namespaces if exposure else [],
+        metrics_namespace=metrics_namespace,
+        allowed_cidrs=exposure.allowed_cidrs if exposure else [],
+        same_namespace=True,
+    )  # fmt: skip
+    egress = gateway_egress(
+        name, namespace=namespace, object_labels=object_labels, selector=selector,
+        backends=backends, cluster=cluster,
+    )  # fmt: skip
+    objects: list[dict[str, Any]] = [
+        account,
+        config_map,
+        deployment,
+        service,
+        deny,
+        ingress,
+        egress,
+    ]
+    if in_owner_cluster:
+        for policy in (deny, ingress, egress):
+            policy["metadata"]["ownerReferences"] = [owner.reference()]
+    if exposure and exposure.ingress:
+        objects.append(ingress_object(owner, name, meta(), exposure.ingress))
+    site_roles = roles.ENDPOINT_ROLES[(site.location, "self-managed")]
+    ref = refs
+    role_objects = {
+        roles.NETWORK_BOUNDARY: ref(ingress, egress),
+        roles.WORKLOAD_SEGMENTATION: ref(deny, ingress, egress),
+        roles.KERNEL_MINIMIZATION: ref(deployment, account),
+        roles.MODEL_ROBUSTNESS: ref(config_map),
+    }
+    return SiteRendered(
+        objects=objects,
+        roles=site_roles,
+        role_objects={role: role_objects[role] for role in site_roles},
+        url=f"http://{name}.{namespace}.svc:{PORT}/v1",
+    )
+
+
+def gateway_egress(
+    name: str,
+    *,
+    namespace: str,
+    object_labels: dict[str, str],
+    selector: dict[str, str],
+    backends: Sequence[ResolvedBackend],
+    cluster: str,
+) -> dict[str, Any]:
+    """DNS, the model-server pods of same-cluster backends, and the providers' CIDRs."""
+    rules: list[dict[str, Any]] = [
+        {
+            "to": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                    }
+                }
+            ],
+            "ports": policies.DNS_PORTS,
+        }
+    ]
+    for backend in backends:
+        if backend.llm_deployment and backend.cluster == cluster:
+            rules.append(
+                {
+                    "to": [
+                        {
+                            "podSelector": {
+                                "matchLabels": {
+                                    labels.OWNER: owner_label_of(namespace, backend.llm_deployment),
+                                    labels.ROLE: "model-server",
+                                }
+                            }
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": backend.port}],
+                }
+            )
+        elif backend.egress_cidrs:
+            port = urlsplit(backend.api_base).port or (
+                443 if backend.api_base.startswith("https") else 80
+            )
+            rules.append(
+                {
+                    "to": [{"ipBlock": {"cidr": c}} for c in backend.egress_cidrs],
+                    "ports": [{"protocol": "TCP", "port": port}],
+                }
+            )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": f"{name}-egress",
+            "namespace": namespace,
+            "labels": dict(object_labels),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": dict(selector)},
+            "policyTypes": ["Egress"],
+            "egress": rules,
+        },
+    }
+
+
+def owner_label_of(namespace: str, llm_deployment: str) -> str:
+    return owner_label("LLMDeployment", namespace, llm_deployment)
+
+
+def ingress_object(
+    owner: Owner, name: str, metadata: dict[str, Any], ingress: Any
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "rules": [
+            {
+                "host": ingress.host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": name, "port": {"number": PORT}}},
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+    if ingress.class_name:
+        spec["ingressClassName"] = ingress.class_name
+    if ingress.tls_secret_name:
+        spec["tls"] = [{"hosts": [ingress.host], "secretName": ingress.tls_secret_name}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": metadata,
+        "spec": spec,
+    }
+
+
+def managed_site(owner: Owner, site: Site) -> SiteRendered:
+    """A provider-run site: its endpoint recorded as an ExternalName Service in the hub."""
+    assert site.managed is not None  # noqa: S101 - the CRD requires it for managed sites
+    name = site_name(owner, site.location)
+    metadata = child_metadata(
+        owner, name, in_owner_cluster=True, extra_labels={labels.LOCATION: site.location}
+    )
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata,
+        "spec": {
+            "type": "ExternalName",
+            "externalName": urlsplit(site.managed.url).hostname or "",
+            "ports": [{"name": "https", "port": 443}],
+        },
+    }
+    site_roles = roles.ENDPOINT_ROLES[(site.location, "managed")]
+    return SiteRendered(
+        objects=[service],
+        roles=site_roles,
+        role_objects={role: refs(service) for role in site_roles},
+        url=site.managed.url,
+    )
+
+
+def provider_ingress(
+    owner: Owner, site: Site, backend: ResolvedBackend, *, in_owner_cluster: bool
+) -> dict[str, Any] | None:
+    """Opens the path from a managed site (the provider's CIDRs) to a self-managed backend."""
+    if site.managed is None or not backend.llm_deployment or not site.managed.egress_cidrs:
+        return None
+    name = f"{site_name(owner, site.location)}-to-{backend.llm_deployment}"[:253]
+    metadata = child_metadata(owner, name, in_owner_cluster=in_owner_cluster)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata,
+        "spec": {
+            "podSelector": {
+                "matchLabels": {
+                    labels.OWNER: owner_label_of(owner.namespace, backend.llm_deployment),
+                    labels.ROLE: "model-server",
+                }
+            },
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"ipBlock": {"cidr": c}} for c in site.managed.egress_cidrs],
+                    "ports": [{"protocol": "TCP", "port": backend.port}],
+                }
+            ],
+        },
+    }
+
+
+def refs(*objects: dict[str, Any]) -> list[str]:
+    return [f"{o['kind']}/{o['metadata']['name']}" for o in objects]
+
+
+GATEWAY_KINDS: Sequence[str] = (
+    "ServiceAccount",
+    "ConfigMap",
+    "Deployment",
+    "Service",
+    "NetworkPolicy",
+    "Ingress",
+)
