@@ -87,8 +87,21 @@ typecheck: venv ## Type-check the operator package (mypy --strict)
 test-unit: venv ## Run the tests that need no cluster
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+# LiteLLM's proxy, the ChatEndpoint gateway, in its own virtualenv: the live-gateway test runs
+# the config the operator renders. Its dependencies stay out of the operator's environment.
+GATEWAY_VENV ?= .venv-gateway
+LITELLM_VERSION ?= 1.106.2
+
+$(GATEWAY_VENV)/.installed:
+	$(PYTHON) -m venv $(GATEWAY_VENV)
+	$(GATEWAY_VENV)/bin/pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)'
+	touch $@
+
+.PHONY: gateway-venv
+gateway-venv: $(GATEWAY_VENV)/.installed ## Install LiteLLM's proxy (the gateway) for the live-gateway test
+
 .PHONY: test-integration
-test-integration: venv ## Run the tests against the local clusters (brings them up if needed)
+test-integration: venv gateway-venv ## Run the tests against the local clusters (brings them up if needed)
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: test
@@ -100,4 +113,4 @@ bench-writes: venv ## Count the API writes per LLMDeployment on create, resync a
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches in the repo (not the binary cache)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(GATEWAY_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -118,7 +118,7 @@ class Operator:
         command = [
             sys.executable, "-m", "llmfleet", "run", "--kubeconfig", str(self.kubeconfig),
             "--liveness-port", str(self.liveness_port), "--metrics-port", str(self.metrics_port),
-            "--resync-seconds", "3", "--verbose",
+            "--resync-seconds", "3", "--verbose", "--no-provider-probes",
         ]  # fmt: skip
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
