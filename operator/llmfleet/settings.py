@@ -31,6 +31,8 @@ class Settings:
     watch_server_timeout: int = 300
     watch_client_timeout: int = 330
     api_workers: int = 8
+    # Namespace of the ingress controller, let into gateways that have `exposure.ingress`.
+    ingress_namespace: str = "ingress-nginx"
     # Managed ChatEndpoint sites are probed over HTTP(S); off where that would leave the machine.
     probe_providers: bool = True
     # Image overrides, for air-gapped registries.
@@ -78,6 +80,11 @@ def parse(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "9090")))
     parser.add_argument("--resync-seconds", type=float, default=float(_env("RESYNC_SECONDS", "30")))
     parser.add_argument(
+        "--ingress-namespace",
+        default=_env("INGRESS_NAMESPACE", "ingress-nginx"),
+        help="namespace of the ingress controller (env LLMFLEET_INGRESS_NAMESPACE)",
+    )
+    parser.add_argument(
         "--no-provider-probes",
         dest="probe_providers",
         action="store_false",
@@ -97,4 +104,5 @@ def parse(argv: list[str] | None = None) -> Settings:
         metrics_port=args.metrics_port,
         resync_seconds=args.resync_seconds,
         probe_providers=args.probe_providers,
+        ingress_namespace=args.ingress_namespace,
     )

@@ -356,7 +356,7 @@ def test_the_rendered_gateway_really_routes_guards_and_limits(
             except OSError:
                 return False
 
-        wait_until(live, what="the LiteLLM proxy to start", timeout=120)
+        wait_until(live, what="the LiteLLM proxy to start", timeout=240)
         answers = [call(port, "sk-master") for _ in range(8)]
         assert [code for code, _ in answers] == [200] * 8
         primary, secondary = len(stubs["primary"].requests), len(stubs["secondary"].requests)

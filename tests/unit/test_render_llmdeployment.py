@@ -177,7 +177,12 @@ def test_ingress_only_from_gateways_declared_namespaces_and_the_scraper() -> Non
     }
     assert policies["llama-default-deny"]["policyTypes"] == ["Ingress", "Egress"]
     sources = policies["llama-ingress"]["ingress"][0]["from"]
-    assert {"podSelector": {"matchLabels": {"llmfleet.io/role": "gateway"}}} in sources
+    # Only gateways that call this model: not every gateway of the namespace.
+    assert {
+        "podSelector": {
+            "matchLabels": {"llmfleet.io/role": "gateway", "backend.llmfleet.io/llama": "true"}
+        }
+    } in sources
     namespaces = [
         s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for s in sources[1:]
     ]

@@ -330,6 +330,7 @@ def plan_sites(
             in_owner_cluster=in_owner,
             master_key=key,
             metrics_namespace=settings.metrics_namespace,
+            ingress_namespace=settings.ingress_namespace,
         )
         objects = list(rendered.objects)
         if not in_owner:

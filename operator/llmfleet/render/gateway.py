@@ -195,6 +195,7 @@ def self_managed_site(
     in_owner_cluster: bool,
     master_key: SecretKeyRef,
     metrics_namespace: str,
+    ingress_namespace: str = "ingress-nginx",
     image: str | None = None,
 ) -> SiteRendered:
     name = site_name(owner, site.location)
@@ -299,10 +300,13 @@ def self_managed_site(
     }
     object_labels = meta()["labels"]
     exposure = spec.exposure
+    callers = list(exposure.allowed_namespaces) if exposure else []
+    if exposure and exposure.ingress:
+        callers.append(ingress_namespace)
     deny = policies.default_deny(name, namespace, object_labels, selector)
     ingress = policies.ingress_from_callers(
         name, namespace, object_labels, selector, PORT,
-        allowed_namespaces=exposure.allowed_namespaces if exposure else [],
+        allowed_namespaces=callers,
         metrics_namespace=metrics_namespace,
         allowed_cidrs=exposure.allowed_cidrs if exposure else [],
         same_namespace=True,

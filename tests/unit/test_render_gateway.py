@@ -1,0 +1,202 @@
+"""The gateway builders: LiteLLM config, model groups, secrets by reference, policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from llmfleet.api import ChatEndpointSpec
+from llmfleet.api.common import SecretKeyRef
+from llmfleet.render import gateway
+from llmfleet.render.common import Owner
+from llmfleet.segmentation import roles
+from llmfleet.segmentation.policies import backend_label
+
+OWNER = Owner("ChatEndpoint", "team-a", "chat", "uid-9")
+KEY = SecretKeyRef(name="chat-keys", key="master")
+
+
+def backend(
+    name: str, location: str, weight: int = 1, fallback: bool = False, **extra: Any
+) -> gateway.ResolvedBackend:
+    fields: dict[str, Any] = {"model": f"hosted_vllm/{name}", "api_base": f"http://{name}:8000/v1"}
+    return gateway.ResolvedBackend(
+        name=name, location=location, weight=weight, fallback_only=fallback, **(fields | extra)
+    )
+
+
+def spec(**fields: Any) -> ChatEndpointSpec:
+    base = {
+        "modelAlias": "chat",
+        "sites": [{"location": "onprem"}],
+        "backends": [{"llmDeploymentRef": {"name": "x"}}],
+    }
+    return ChatEndpointSpec.model_validate(base | fields)
+
+
+@pytest.mark.parametrize(
+    ("location", "prefer_local", "groups", "chain"),
+    [
+        (
+            "onprem",
+            True,
+            {"chat": [1], "chat--remote": [0], "chat--fallback": [2]},
+            ["chat--remote", "chat--fallback"],
+        ),
+        (
+            "cloud",
+            True,
+            {"chat": [0], "chat--remote": [1], "chat--fallback": [2]},
+            ["chat--remote", "chat--fallback"],
+        ),
+        ("onprem", False, {"chat": [0, 1], "chat--fallback": [2]}, ["chat--fallback"]),
+        (
+            "edge",
+            True,
+            {"chat": [0, 1], "chat--fallback": [2]},
+            ["chat--fallback"],
+        ),  # nothing local
+    ],
+)
+def test_model_groups_prefer_local_backends_then_remote_then_fallbacks(
+    location: str, prefer_local: bool, groups: dict[str, list[int]], chain: list[str]
+) -> None:
+    backends = [
+        backend("cloud-llm", "cloud", 3),
+        backend("hci-llm", "onprem", 1),
+        backend("aoai", "cloud", 1, True),
+    ]
+    found, fallbacks = gateway.model_groups("chat", location, backends, prefer_local)
+    assert found == groups
+    assert fallbacks == [{"chat": chain}]
+
+
+def test_litellm_config_carries_routing_guard_and_auth_hook() -> None:
+    s = spec(
+        routing={"strategy": "least-busy", "retries": 4, "timeoutSeconds": 30},
+        guardrails={"promptInjection": "block"},
+    )
+    keyed = backend(
+        "aoai", "cloud", key=SecretKeyRef(name="aoai", key="api-key"), api_version="2024-10-21"
+    )
+    config = gateway.litellm_config(s, "onprem", [backend("hci-llm", "onprem", 2), keyed])
+    entries = {e["model_info"]["id"]: e for e in config["model_list"]}
+    assert entries["hci-llm"]["model_name"] == "chat"
+    assert entries["hci-llm"]["litellm_params"]["weight"] == 2
+    assert entries["aoai"]["model_name"] == "chat--remote"
+    assert entries["aoai"]["litellm_params"]["api_key"] == "os.environ/LLMFLEET_BACKEND_1_API_KEY"
+    assert entries["aoai"]["litellm_params"]["api_version"] == "2024-10-21"
+    assert config["router_settings"]["routing_strategy"] == "least-busy"
+    assert config["router_settings"]["num_retries"] == 4
+    assert config["litellm_settings"]["callbacks"] == [
+        "detect_prompt_injection",
+        "llmfleet_gateway.guard",
+    ]
+    assert config["general_settings"] == {
+        "master_key": "os.environ/LITELLM_MASTER_KEY",
+        "custom_auth": "llmfleet_gateway.user_api_key_auth",
+    }
+
+
+@pytest.mark.parametrize(
+    ("mode", "callbacks"),
+    [("flag", ["llmfleet_gateway.guard"]), ("off", ["llmfleet_gateway.guard"])],
+)
+def test_only_block_mode_adds_litellms_rejecting_guard(mode: str, callbacks: list[str]) -> None:
+    config = gateway.litellm_config(
+        spec(guardrails={"promptInjection": mode}), "onprem", [backend("b", "onprem")]
+    )
+    assert config["litellm_settings"]["callbacks"] == callbacks
+
+
+def site_objects(
+    s: ChatEndpointSpec, backends: list[gateway.ResolvedBackend], **kwargs: Any
+) -> dict[str, Any]:
+    rendered = gateway.self_managed_site(
+        s, OWNER, s.sites[0], backends, cluster="hci-1", in_owner_cluster=False, master_key=KEY,
+        metrics_namespace="monitoring", **kwargs,
+    )  # fmt: skip
+    return {f"{o['kind']}/{o['metadata']['name']}": o for o in rendered.objects} | {
+        "_rendered": rendered
+    }
+
+
+def test_secrets_reach_the_gateway_by_reference_only() -> None:
+    keyed = backend("aoai", "cloud", key=SecretKeyRef(name="aoai", key="api-key"))
+    objects = site_objects(
+        spec(rateLimit={"requestsPerMinute": 60}), [backend("hci", "onprem"), keyed]
+    )
+    env = {
+        e["name"]: e
+        for e in objects["Deployment/chat-onprem"]["spec"]["template"]["spec"]["containers"][0][
+            "env"
+        ]
+    }
+    assert env["LITELLM_MASTER_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "chat-keys",
+        "key": "master",
+    }
+    assert env["LLMFLEET_BACKEND_1_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "aoai",
+        "key": "api-key",
+    }
+    assert env["LLMFLEET_RPM_LIMIT"]["value"] == "60"
+    config = yaml.safe_load(objects["ConfigMap/chat-onprem"]["data"]["config.yaml"])
+    assert all("valueFrom" not in str(e) for e in config["model_list"])
+    assert "llmfleet_gateway.py" in objects["ConfigMap/chat-onprem"]["data"]
+
+
+def test_gateway_pods_are_hardened_labelled_for_their_backends_and_segmented() -> None:
+    same = backend("hci-llm", "onprem", llm_deployment="hci-llm", cluster="hci-1", port=8000)
+    remote = backend(
+        "cloud-llm", "cloud", llm_deployment="cloud-llm", cluster="in-cluster", port=8000
+    )
+    provider = backend(
+        "aoai", "cloud", egress_cidrs=("20.61.0.0/16",), api_base="https://a.openai.azure.com"
+    )
+    s = spec(exposure={"allowedNamespaces": ["frontend"], "ingress": {"host": "chat.example.com"}})
+    objects = site_objects(s, [same, remote, provider])
+    pod = objects["Deployment/chat-onprem"]["spec"]["template"]
+    assert pod["metadata"]["labels"][backend_label("hci-llm")] == "true"
+    assert pod["metadata"]["labels"][backend_label("cloud-llm")] == "true"
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    ingress = objects["NetworkPolicy/chat-onprem-ingress"]["spec"]["ingress"][0]["from"]
+    namespaces = [
+        s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for s in ingress
+        if "namespaceSelector" in s
+    ]
+    assert namespaces == ["frontend", "ingress-nginx", "monitoring"]
+    egress = objects["NetworkPolicy/chat-onprem-egress"]["spec"]["egress"]
+    assert (
+        egress[1]["to"][0]["podSelector"]["matchLabels"]["llmfleet.io/owner"]
+        == "LLMDeployment.team-a.hci-llm"
+    )
+    assert egress[2] == {
+        "to": [{"ipBlock": {"cidr": "20.61.0.0/16"}}],
+        "ports": [{"protocol": "TCP", "port": 443}],
+    }
+    assert len(egress) == 3  # the other cluster's model server gets no blanket rule
+    assert objects["Ingress/chat-onprem"]["spec"]["rules"][0]["host"] == "chat.example.com"
+    rendered = objects["_rendered"]
+    assert rendered.roles == roles.ENDPOINT_ROLES[("onprem", "self-managed")]
+    assert rendered.url == "http://chat-onprem.team-a.svc:4000/v1"
+    for ref, obj in objects.items():
+        if ref != "_rendered":
+            assert "ownerReferences" not in obj["metadata"]  # a member cluster: label ownership
+
+
+def test_managed_site_is_an_external_name_and_opens_the_path_to_its_backends() -> None:
+    s = spec(sites=[{"location": "cloud", "management": "managed", "managed": {
+        "provider": "azure-ml", "url": "https://e.westeurope.inference.ml.azure.com", "egressCIDRs": ["20.50.0.0/16"]}}])  # fmt: skip
+    rendered = gateway.managed_site(OWNER, s.sites[0])
+    assert rendered.objects[0]["spec"]["externalName"] == "e.westeurope.inference.ml.azure.com"
+    assert rendered.roles == (roles.NETWORK_BOUNDARY, roles.MODEL_ROBUSTNESS)
+    target = backend("hci-llm", "onprem", llm_deployment="hci-llm", cluster="hci-1", port=8000)
+    policy = gateway.provider_ingress(OWNER, s.sites[0], target, in_owner_cluster=False)
+    assert policy is not None
+    assert policy["metadata"]["name"] == "chat-cloud-to-hci-llm"
+    assert policy["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "20.50.0.0/16"}}]
