@@ -36,7 +36,7 @@ cluster-down: venv ## Stop and delete the local clusters
 	$(BIN)/python -m localfleet down
 
 .PHONY: demo
-demo: venv ## The main job: clusters, CRDs, the operator, a handful of models, and where they landed
+demo: venv gateway-venv ## The main job: clusters, CRDs, the operator, models and a hybrid endpoint
 	$(BIN)/python -m localfleet.demo
 
 .PHONY: install-crds

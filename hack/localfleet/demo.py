@@ -11,8 +11,9 @@ import yaml
 from kubernetes import client
 
 from llmfleet.render.common import owner_label
-from localfleet import fleet, seed, show, topology
+from localfleet import fleet, gateway_run, seed, show, topology
 from localfleet.paths import CLUSTER_DIR, REPO_ROOT
+from localfleet.stubs import StubModel
 
 NAMESPACE = "llmfleet-demo"
 SAMPLES = REPO_ROOT / "config" / "samples" / "llm-deployment-models"
@@ -23,30 +24,38 @@ MANIFESTS = [
     SAMPLES / "12-llm-onprem-unmanaged-onprem-endpoint.yaml",
     REPO_ROOT / "config" / "demo" / "onprem-too-big.yaml",
 ]
-KINDS = {"LLMDeployment": "llmdeployments"}
+KINDS = {"LLMDeployment": "llmdeployments", "ChatEndpoint": "chatendpoints"}
+HYBRID = REPO_ROOT / "config" / "demo" / "hybrid-chat.yaml"
 
 
-def apply_manifests(api: client.ApiClient) -> list[str]:
+def apply_manifests(api: client.ApiClient, documents: list[dict[str, Any]]) -> list[str]:
+    """Server-side applies the demo's Secrets, models and hybrid endpoint; returns the models."""
     core, objects = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    apply_options: dict[str, Any] = {
+        "field_manager": "llmfleet-demo",
+        "force": True,
+        "_content_type": "application/apply-patch+yaml",
+    }
     names = []
-    for path in MANIFESTS:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc or (doc["kind"] != "Secret" and doc["kind"] not in KINDS):
-                continue  # ChatEndpoints of the samples wait for their own controller
-            name = doc["metadata"]["name"]
-            if doc["kind"] == "Secret":
-                core.patch_namespaced_secret(
-                    name, NAMESPACE, doc, field_manager="llmfleet-demo", force=True,
-                    _content_type="application/apply-patch+yaml",
-                )  # fmt: skip
-                continue
-            objects.patch_namespaced_custom_object(
-                "llmfleet.io", "v1alpha1", NAMESPACE, KINDS[doc["kind"]], name, doc,
-                field_manager="llmfleet-demo", force=True,
-                _content_type="application/apply-patch+yaml",
-            )  # fmt: skip
+    for doc in documents:
+        name, kind = doc["metadata"]["name"], doc["kind"]
+        if kind == "ChatEndpoint" and name != "hybrid-chat":
+            continue  # the samples' own endpoints are left out to keep the output short
+        if kind == "Secret":
+            core.patch_namespaced_secret(name, NAMESPACE, doc, **apply_options)
+            continue
+        objects.patch_namespaced_custom_object(
+            "llmfleet.io", "v1alpha1", NAMESPACE, KINDS[kind], name, doc, **apply_options
+        )
+        if kind == "LLMDeployment":
             names.append(name)
     return names
+
+
+def demo_documents(stub_url: str) -> list[dict[str, Any]]:
+    texts = [path.read_text() for path in MANIFESTS]
+    texts.append(HYBRID.read_text().replace("STUB_URL", stub_url))
+    return [doc for text in texts for doc in yaml.safe_load_all(text) if doc]
 
 
 def settled(obj: dict[str, Any]) -> bool:
@@ -99,16 +108,20 @@ def main() -> int:
             operator = subprocess.Popen(
                 [sys.executable, "-m", "llmfleet", "run", "--kubeconfig", str(kubeconfigs["cloud"]),
                  "--namespace", NAMESPACE, "--resync-seconds", "3", "--metrics-port", "0",
-                 "--liveness-port", "18080"],
+                 "--liveness-port", "18080", "--no-provider-probes"],
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
+        stub = StubModel("demo-model")
         try:
-            names = apply_manifests(hub)
-            fleet.log(f"applied {len(names)} LLMDeployments in namespace {NAMESPACE}; waiting")
+            names = apply_manifests(hub, demo_documents(stub.url))
+            fleet.log(f"applied {len(names)} LLMDeployments and a hybrid ChatEndpoint; waiting")
             objects = wait_for(hub, names, timeout=90)
+            endpoint = wait_for_endpoint(hub)
+            answer = ask_the_gateway(member)
         finally:
             operator.terminate()
             operator.wait(timeout=30)
+            stub.close()
         api_for = {"in-cluster": hub, topology.ONPREM.name: member}
         rows = []
         for obj in objects:
@@ -131,6 +144,8 @@ def main() -> int:
             )
         )
         print()
+        print_endpoint(endpoint, answer)
+        print()
         fleet_rows, _ = show.federation_rows(hub)
         print(show.fleet_table(fleet_rows))
         print(
@@ -138,6 +153,60 @@ def main() -> int:
             "`make cluster-down` removes everything."
         )
     return 0
+
+
+def wait_for_endpoint(hub: client.ApiClient, timeout: float = 90) -> dict[str, Any]:
+    objects_api = client.CustomObjectsApi(hub)
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = dict(
+            objects_api.get_namespaced_custom_object(
+                "llmfleet.io", "v1alpha1", NAMESPACE, "chatendpoints", "hybrid-chat"
+            )
+        )
+        sites = (obj.get("status") or {}).get("sites") or []
+        if (sites and all(s["ready"] for s in sites)) or time.monotonic() > deadline:
+            return obj
+        time.sleep(1)
+
+
+def ask_the_gateway(member: client.ApiClient) -> str:
+    """Runs the on-prem site's gateway as rendered, on 127.0.0.1, and asks it a question."""
+    workdir = CLUSTER_DIR / "gateway"
+    env = gateway_run.rendered_gateway(member, NAMESPACE, "hybrid-chat-onprem", workdir)
+    fleet.log("starting the on-prem gateway's LiteLLM proxy locally, as rendered (about 15 s)")
+    gateway = gateway_run.LocalGateway(workdir, env)
+    try:
+        gateway.wait_ready()
+        code, answer = gateway.chat("demo-master-key", "Which site answers me?")
+        refused, _ = gateway.chat(None, "no key")
+    finally:
+        gateway.stop()
+    if code != 200:
+        return f"HTTP {code}: {answer}"
+    text = answer["choices"][0]["message"]["content"]
+    return f"HTTP 200 {text!r} (without a key: HTTP {refused})"
+
+
+def print_endpoint(endpoint: dict[str, Any], answer: str) -> None:
+    status = endpoint.get("status") or {}
+    rows = [
+        (
+            endpoint["metadata"]["name"],
+            f"{site['location']}/{site['management']}",
+            site["model"],
+            site["cluster"] or "(provider)",
+            site["url"],
+            str(site["ready"]),
+        )
+        for site in status.get("sites") or []
+    ]
+    print(f"ChatEndpoint hybrid-chat: {status.get('mode', '-')}")
+    print(show.render_table(("CHATENDPOINT", "SITE", "MODEL", "CLUSTER", "URL", "READY"), rows))
+    print(
+        "\nA request through the on-prem gateway (its primary backend m12-llm is a simulated "
+        f"model server, so it falls back to the model served on 127.0.0.1):\n  {answer}"
+    )
 
 
 def wait_for(hub: client.ApiClient, names: list[str], timeout: float) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""OpenAI-compatible stub model servers on 127.0.0.1: they answer with their own name and count
-what they receive, so tests can see where a gateway sent each request."""
+"""OpenAI-compatible stub model servers on 127.0.0.1, for the tests and the demo: each answers
+with its own name and counts what it receives, so a caller sees where a gateway sent a request."""
 
 from __future__ import annotations
 

@@ -1,0 +1,92 @@
+"""Runs a gateway exactly as the operator rendered it, on 127.0.0.1, with LiteLLM from
+.venv-gateway: the ConfigMap's files, and the environment built from the Deployment (Secret
+references resolved the way the kubelet would)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from localfleet.paths import REPO_ROOT
+
+LITELLM = REPO_ROOT / ".venv-gateway" / "bin" / "litellm"
+
+
+def rendered_gateway(
+    api: client.ApiClient, namespace: str, name: str, workdir: Path
+) -> dict[str, str]:
+    """Writes the gateway's config files into `workdir`; returns its resolved environment."""
+    core = client.CoreV1Api(api)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for file_name, text in core.read_namespaced_config_map(name, namespace).data.items():
+        (workdir / file_name).write_text(text)
+    deployment = client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
+    env = {}
+    for var in deployment.spec.template.spec.containers[0].env:
+        if var.value is not None:
+            env[var.name] = var.value
+            continue
+        ref = var.value_from.secret_key_ref
+        secret = core.read_namespaced_secret(ref.name, namespace)
+        env[var.name] = base64.b64decode(secret.data[ref.key]).decode()
+    return env | {"PYTHONPATH": str(workdir), "HOME": str(workdir)}
+
+
+def free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        return int(sock.getsockname()[1])
+
+
+class LocalGateway:
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        if not LITELLM.exists():
+            raise RuntimeError(f"{LITELLM} is missing: run `make gateway-venv`")
+        self.port = free_port()
+        self.log = workdir / "litellm.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [str(LITELLM), "--config", str(workdir / "config.yaml"),
+                 "--host", "127.0.0.1", "--port", str(self.port)],
+                env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the gateway exited; see {self.log}")
+            try:
+                url = f"http://127.0.0.1:{self.port}/health/readiness"
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"the gateway did not start in {timeout:.0f}s; see {self.log}")
+
+    def chat(self, key: str | None, content: str, model: str = "chat-default") -> tuple[int, Any]:
+        body = json.dumps({"model": model, "messages": [{"role": "user", "content": content}]})
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/v1/chat/completions", body.encode(), headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
