@@ -156,7 +156,7 @@ def test_self_managed_objects_and_roles(location: str, expected_roles: tuple[str
     for obj in rendered.objects:  # a member cluster: label ownership, no ownerReferences
         assert obj["metadata"]["labels"]["llmfleet.io/owner"] == "LLMDeployment.team-a.llama"
         assert "ownerReferences" not in obj["metadata"]
-    assert rendered.endpoint == "http://llama.team-a.svc:8000/v1"
+    assert rendered.url == "http://llama.team-a.svc:8000/v1"
 
 
 def test_hub_children_carry_owner_references() -> None:

@@ -23,7 +23,7 @@ from llmfleet.placement.clusters import MemberCluster
 from llmfleet.placement.select import candidates, decide
 from llmfleet.reconcile import Event, Outcome
 from llmfleet.render import gateway
-from llmfleet.render.common import Owner, child_metadata
+from llmfleet.render.common import Owner, Rendered, child_metadata
 from llmfleet.render.runtimes import RUNTIMES
 from llmfleet.settings import Settings
 
@@ -368,7 +368,7 @@ def site_entry(site: Site, cluster: str, url: str) -> dict[str, Any]:
     }
 
 
-def note_roles(plan: Plan, rendered: gateway.SiteRendered) -> None:
+def note_roles(plan: Plan, rendered: Rendered) -> None:
     plan.roles += [r for r in rendered.roles if r not in plan.roles]
     plan.role_objects |= {ref for refs in rendered.role_objects.values() for ref in refs}
 

@@ -16,7 +16,7 @@ from llmfleet.placement import modes
 from llmfleet.placement.select import Decision, candidates, decide
 from llmfleet.reconcile import Event, Outcome
 from llmfleet.render import llmdeployment as render
-from llmfleet.render.common import Owner, child_metadata
+from llmfleet.render.common import Owner, Rendered, child_metadata
 from llmfleet.settings import Settings
 
 KIND = "LLMDeployment"
@@ -80,11 +80,11 @@ def reconcile_managed(
         "state": "Placed",
         "replicas": 0,
         "readyReplicas": 0,
-        "endpoint": rendered.endpoint,
+        "endpoint": rendered.url,
     }
     return report.done(
         [placement], rendered, placed_message=f"run by {spec.managed.provider}", ready=True,
-        ready_message=f"provider endpoint {rendered.endpoint}",
+        ready_message=f"provider endpoint {rendered.url}",
     )  # fmt: skip
 
 
@@ -131,7 +131,7 @@ def reconcile_self_managed(
         "state": "Placed",
         "replicas": spec.replicas,
         "readyReplicas": ready,
-        "endpoint": rendered.endpoint,
+        "endpoint": rendered.url,
     }
     placements = [placement]
     # Make-before-break: an earlier cluster keeps serving until the new placement is ready.
@@ -303,7 +303,7 @@ class Report:
     def done(
         self,
         placements: list[dict[str, Any]],
-        rendered: render.Rendered,
+        rendered: Rendered,
         *,
         placed_message: str,
         ready: bool,

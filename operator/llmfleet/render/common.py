@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmfleet import labels
@@ -67,3 +67,21 @@ def child_metadata(
     if in_owner_cluster:
         metadata["ownerReferences"] = [owner.reference()]
     return metadata
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A builder's result: the objects, the mode's security roles and what realizes each."""
+
+    objects: list[dict[str, Any]]
+    roles: tuple[str, ...]
+    role_objects: dict[str, list[str]] = field(default_factory=dict)
+    url: str = ""  # where callers reach the workload
+
+    def segmentation_objects(self) -> list[str]:
+        return sorted({ref for refs in self.role_objects.values() for ref in refs})
+
+
+def refs(*objects: dict[str, Any]) -> list[str]:
+    """`Kind/name` of each object, as status lists them."""
+    return [f"{o['kind']}/{o['metadata']['name']}" for o in objects]

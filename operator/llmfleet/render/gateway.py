@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,7 +17,7 @@ import yaml
 from llmfleet import labels
 from llmfleet.api.chatendpoint import ChatEndpointSpec, Guardrails, RateLimit, Routing, Site
 from llmfleet.api.common import SecretKeyRef
-from llmfleet.render.common import Owner, child_metadata, owner_label
+from llmfleet.render.common import Owner, Rendered, child_metadata, owner_label, refs
 from llmfleet.segmentation import policies, roles
 
 GATEWAY_IMAGE = "ghcr.io/berriai/litellm:main-v1.106.2"
@@ -49,14 +49,6 @@ class ResolvedBackend:
     cluster: str | None = None  # cluster of an LLMDeployment backend's model server
     port: int = 0
     egress_cidrs: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SiteRendered:
-    objects: list[dict[str, Any]]
-    roles: tuple[str, ...]
-    role_objects: dict[str, list[str]] = field(default_factory=dict)
-    url: str = ""
 
 
 def site_name(owner: Owner, location: str) -> str:
@@ -197,7 +189,7 @@ def self_managed_site(
     metrics_namespace: str,
     ingress_namespace: str = "ingress-nginx",
     image: str | None = None,
-) -> SiteRendered:
+) -> Rendered:
     name = site_name(owner, site.location)
     namespace = owner.namespace
 
@@ -337,7 +329,7 @@ def self_managed_site(
         roles.KERNEL_MINIMIZATION: ref(deployment, account),
         roles.MODEL_ROBUSTNESS: ref(config_map),
     }
-    return SiteRendered(
+    return Rendered(
         objects=objects,
         roles=site_roles,
         role_objects={role: role_objects[role] for role in site_roles},
@@ -355,18 +347,7 @@ def gateway_egress(
     cluster: str,
 ) -> dict[str, Any]:
     """DNS, the model-server pods of same-cluster backends, and the providers' CIDRs."""
-    rules: list[dict[str, Any]] = [
-        {
-            "to": [
-                {
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                    }
-                }
-            ],
-            "ports": policies.DNS_PORTS,
-        }
-    ]
+    rules: list[dict[str, Any]] = [policies.dns_rule()]
     for backend in backends:
         if backend.llm_deployment and backend.cluster == cluster:
             rules.append(
@@ -394,20 +375,10 @@ def gateway_egress(
                     "ports": [{"protocol": "TCP", "port": port}],
                 }
             )
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {
-            "name": f"{name}-egress",
-            "namespace": namespace,
-            "labels": dict(object_labels),
-        },
-        "spec": {
-            "podSelector": {"matchLabels": dict(selector)},
-            "policyTypes": ["Egress"],
-            "egress": rules,
-        },
-    }
+    return policies.policy(
+        f"{name}-egress", namespace, object_labels, selector,
+        {"policyTypes": ["Egress"], "egress": rules},
+    )  # fmt: skip
 
 
 def owner_label_of(namespace: str, llm_deployment: str) -> str:
@@ -445,7 +416,7 @@ def ingress_object(
     }
 
 
-def managed_site(owner: Owner, site: Site) -> SiteRendered:
+def managed_site(owner: Owner, site: Site) -> Rendered:
     """A provider-run site: its endpoint recorded as an ExternalName Service in the hub."""
     assert site.managed is not None  # noqa: S101 - the CRD requires it for managed sites
     name = site_name(owner, site.location)
@@ -463,7 +434,7 @@ def managed_site(owner: Owner, site: Site) -> SiteRendered:
         },
     }
     site_roles = roles.ENDPOINT_ROLES[(site.location, "managed")]
-    return SiteRendered(
+    return Rendered(
         objects=[service],
         roles=site_roles,
         role_objects={role: refs(service) for role in site_roles},
@@ -499,10 +470,6 @@ def provider_ingress(
             ],
         },
     }
-
-
-def refs(*objects: dict[str, Any]) -> list[str]:
-    return [f"{o['kind']}/{o['metadata']['name']}" for o in objects]
 
 
 GATEWAY_KINDS: Sequence[str] = (

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from llmfleet import labels
 from llmfleet.api.common import Gpu
 from llmfleet.api.llmdeployment import DEFAULT_RUNTIME, LLMDeploymentSpec
-from llmfleet.render.common import Owner, child_metadata
+from llmfleet.render.common import Owner, Rendered, child_metadata, refs
 from llmfleet.render.runtimes import CACHE_DIR, MODEL_DIR, RUNTIMES, TMP_DIR
 from llmfleet.segmentation import policies, roles
 
 ROLE = "model-server"
 PUBLIC_SOURCES = ("hf://", "s3://")
-
-
-@dataclass(frozen=True)
-class Rendered:
-    objects: list[dict[str, Any]]
-    roles: tuple[str, ...]
-    role_objects: dict[str, list[str]] = field(default_factory=dict)
-    endpoint: str = ""
-
-    def segmentation_objects(self) -> list[str]:
-        return sorted({ref for refs in self.role_objects.values() for ref in refs})
 
 
 def gpu_of(spec: LLMDeploymentSpec) -> Gpu:
@@ -226,7 +214,7 @@ def self_managed(
         if in_owner_cluster:
             policy["metadata"]["ownerReferences"] = [owner.reference()]
     objects += [deny, ingress, egress]
-    ref = _refs
+    ref = refs
     role_objects = {
         roles.NETWORK_BOUNDARY: ref(ingress, egress),
         roles.WORKLOAD_SEGMENTATION: ref(deny, ingress, egress),
@@ -237,7 +225,7 @@ def self_managed(
         objects=objects,
         roles=mode_roles,
         role_objects={role: role_objects[role] for role in mode_roles},
-        endpoint=f"http://{name}.{namespace}.svc:{runtime.port}{runtime.api_path}",
+        url=f"http://{name}.{namespace}.svc:{runtime.port}{runtime.api_path}",
     )
 
 
@@ -268,13 +256,9 @@ def managed(spec: LLMDeploymentSpec, owner: Owner) -> Rendered:
     return Rendered(
         objects=objects,
         roles=roles.LLM_ROLES[("cloud", "managed")],
-        role_objects={roles.NETWORK_BOUNDARY: _refs(*objects)},
-        endpoint=spec.managed.url,
+        role_objects={roles.NETWORK_BOUNDARY: refs(*objects)},
+        url=spec.managed.url,
     )
-
-
-def _refs(*objects: dict[str, Any]) -> list[str]:
-    return [f"{o['kind']}/{o['metadata']['name']}" for o in objects]
 
 
 CHILD_KINDS: Sequence[str] = (

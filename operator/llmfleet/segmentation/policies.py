@@ -33,7 +33,7 @@ def container_security_context() -> dict[str, Any]:
     }
 
 
-def _policy(
+def policy(
     name: str,
     namespace: str,
     object_labels: Mapping[str, str],
@@ -48,6 +48,12 @@ def _policy(
     }
 
 
+def dns_rule() -> dict[str, Any]:
+    """Egress to the cluster DNS in kube-system, which every workload needs."""
+    kube_system = {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}
+    return {"to": [{"namespaceSelector": kube_system}], "ports": DNS_PORTS}
+
+
 def backend_label(llm_deployment: str) -> str:
     """A gateway pod label per LLMDeployment it calls; that model server admits only those."""
     name = llm_deployment
@@ -60,7 +66,7 @@ def default_deny(
     name: str, namespace: str, object_labels: Mapping[str, str], pod_selector: Mapping[str, str]
 ) -> dict[str, Any]:
     """Nothing in or out of the workload's pods unless another policy allows it."""
-    return _policy(
+    return policy(
         f"{name}-default-deny", namespace, object_labels, pod_selector,
         {"policyTypes": ["Ingress", "Egress"]},
     )  # fmt: skip
@@ -92,7 +98,7 @@ def ingress_from_callers(
         for ns in namespaces
     ]
     sources += [{"ipBlock": {"cidr": cidr}} for cidr in allowed_cidrs]
-    return _policy(
+    return policy(
         f"{name}-ingress",
         namespace,
         object_labels,
@@ -114,18 +120,7 @@ def egress_to_declared(
     cidrs: Sequence[str],
 ) -> dict[str, Any]:
     """DNS, the model source (public HTTPS for hf:// and s3://) and declared CIDRs only."""
-    rules: list[dict[str, Any]] = [
-        {
-            "to": [
-                {
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                    }
-                }
-            ],
-            "ports": DNS_PORTS,
-        }
-    ]
+    rules: list[dict[str, Any]] = [dns_rule()]
     if public_https:
         rules.append(
             {
@@ -135,7 +130,7 @@ def egress_to_declared(
         )
     if cidrs:
         rules.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in cidrs]})
-    return _policy(
+    return policy(
         f"{name}-egress", namespace, object_labels, pod_selector,
         {"policyTypes": ["Egress"], "egress": rules},
     )  # fmt: skip
@@ -145,7 +140,7 @@ def provider_egress(
     name: str, namespace: str, object_labels: Mapping[str, str], cidrs: Sequence[str]
 ) -> dict[str, Any]:
     """Lets the namespace's gateways reach a provider-run model over HTTPS, and nothing else."""
-    return _policy(
+    return policy(
         f"{name}-provider-egress",
         namespace,
         object_labels,
