@@ -12,6 +12,7 @@ from kubernetes import client
 
 from llmfleet.render.common import owner_label
 from localfleet import fleet, gateway_run, seed, show, topology
+from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import CLUSTER_DIR, REPO_ROOT
 from localfleet.stubs import StubModel
 
@@ -108,10 +109,12 @@ def main() -> int:
             operator = subprocess.Popen(
                 [sys.executable, "-m", "llmfleet", "run", "--kubeconfig", str(kubeconfigs["cloud"]),
                  "--namespace", NAMESPACE, "--resync-seconds", "3", "--metrics-port", "0",
-                 "--liveness-port", "18080", "--no-provider-probes"],
+                 "--liveness-port", "18080", "--no-provider-probes",
+                 "--egress-cidr", topology.HUB.egress_cidr],
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         stub = StubModel("demo-model")
+        balancers = LoadBalancerSimulator({"cloud": hub, "onprem": member}).start()
         try:
             names = apply_manifests(hub, demo_documents(stub.url))
             fleet.log(f"applied {len(names)} LLMDeployments and a hybrid ChatEndpoint; waiting")
@@ -122,6 +125,7 @@ def main() -> int:
             operator.terminate()
             operator.wait(timeout=30)
             stub.close()
+            balancers.stop()
         api_for = {"in-cluster": hub, topology.ONPREM.name: member}
         rows = []
         for obj in objects:

@@ -88,7 +88,12 @@ def apply_secret(core: client.CoreV1Api, manifest: dict[str, Any]) -> None:
         return
     wanted = {key: value.encode() for key, value in manifest["stringData"].items()}
     live_data = {key: base64.b64decode(value) for key, value in (live.data or {}).items()}
-    if live_data != wanted or not _is_subset(manifest["metadata"]["labels"], live.metadata.labels):
+    annotations = manifest["metadata"].get("annotations") or {}
+    if (
+        live_data != wanted
+        or not _is_subset(manifest["metadata"]["labels"], live.metadata.labels)
+        or not _is_subset(annotations, live.metadata.annotations)
+    ):
         core.replace_namespaced_secret(name, namespace, manifest)
 
 

@@ -45,6 +45,8 @@ class ClusterSpec:
     is_hub: bool
     region: str
     pools: tuple[NodePool, ...]
+    # Source range of the cluster's outbound traffic (its nodes' addresses, or its NAT).
+    egress_cidr: str = ""
 
     @property
     def gpu_total(self) -> int:
@@ -57,6 +59,7 @@ CLOUD = ClusterSpec(
     location="cloud",
     is_hub=True,
     region="westeurope",
+    egress_cidr="10.230.0.0/16",
     pools=(
         NodePool(
             name="gpu-h100",
@@ -85,6 +88,7 @@ ONPREM = ClusterSpec(
     location="onprem",
     is_hub=False,
     region="dc-frankfurt",
+    egress_cidr="10.240.0.0/16",
     pools=(
         NodePool(
             name="gpu-l40s",
@@ -199,6 +203,7 @@ def member_secret(cluster: ClusterSpec, kubeconfig: str) -> dict[str, object]:
                 "region": cluster.region,
                 labels.MANAGED_BY: "localfleet",
             },
+            "annotations": {f"{labels.GROUP}/egress-cidrs": cluster.egress_cidr},
         },
         "stringData": {"name": cluster.name, "kubeconfig": kubeconfig},
     }

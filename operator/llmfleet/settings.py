@@ -31,6 +31,8 @@ class Settings:
     watch_server_timeout: int = 300
     watch_client_timeout: int = 330
     api_workers: int = 8
+    # Source addresses of this cluster's outbound traffic: member clusters admit its gateways.
+    egress_cidrs: tuple[str, ...] = ()
     # Namespace of the ingress controller, let into gateways that have `exposure.ingress`.
     ingress_namespace: str = "ingress-nginx"
     # Managed ChatEndpoint sites are probed over HTTP(S); off where that would leave the machine.
@@ -80,6 +82,13 @@ def parse(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "9090")))
     parser.add_argument("--resync-seconds", type=float, default=float(_env("RESYNC_SECONDS", "30")))
     parser.add_argument(
+        "--egress-cidr",
+        action="append",
+        default=[c for c in _env("EGRESS_CIDRS", "").split(",") if c],
+        help="source range of this cluster's outbound traffic, admitted by model servers in "
+        "member clusters that its gateways call (repeatable; env LLMFLEET_EGRESS_CIDRS)",
+    )
+    parser.add_argument(
         "--ingress-namespace",
         default=_env("INGRESS_NAMESPACE", "ingress-nginx"),
         help="namespace of the ingress controller (env LLMFLEET_INGRESS_NAMESPACE)",
@@ -105,4 +114,5 @@ def parse(argv: list[str] | None = None) -> Settings:
         resync_seconds=args.resync_seconds,
         probe_providers=args.probe_providers,
         ingress_namespace=args.ingress_namespace,
+        egress_cidrs=tuple(args.egress_cidr),
     )

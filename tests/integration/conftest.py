@@ -19,6 +19,7 @@ from kubernetes.client.rest import ApiException
 from llmfleet import labels
 from localfleet import fleet as localfleet
 from localfleet import seed, topology
+from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import REPO_ROOT
 from tests.integration.polling import wait_until
 
@@ -119,6 +120,7 @@ class Operator:
             sys.executable, "-m", "llmfleet", "run", "--kubeconfig", str(self.kubeconfig),
             "--liveness-port", str(self.liveness_port), "--metrics-port", str(self.metrics_port),
             "--resync-seconds", "3", "--verbose", "--no-provider-probes",
+            "--egress-cidr", topology.HUB.egress_cidr,
         ]  # fmt: skip
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -158,6 +160,14 @@ def operator(
     running.start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def load_balancers(fleet: Fleet) -> Iterator[LoadBalancerSimulator]:
+    """Addresses for LoadBalancer Services, which kwok's clusters have no controller for."""
+    simulator = LoadBalancerSimulator(fleet.clients()).start()
+    yield simulator
+    simulator.stop()
 
 
 @pytest.fixture

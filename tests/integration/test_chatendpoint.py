@@ -87,7 +87,7 @@ def policies(api: client.ApiClient, namespace: str) -> dict[str, Any]:
     return {p.metadata.name: p for p in items}
 
 
-@pytest.mark.usefixtures("operator")
+@pytest.mark.usefixtures("operator", "load_balancers")
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_every_endpoint_mode_end_to_end(
     fleet: Fleet, restricted_namespace: str, sample: Path
@@ -128,9 +128,22 @@ def test_every_endpoint_mode_end_to_end(
         if site is None or site.get("management") == "managed":
             assert not [p for p in pods if p.metadata.labels[labels.LOCATION] == location], location
             continue
+
         # A self-managed site: gateway pods in the cluster of its location, on its nodes.
-        site_pods = [p for p in pods if p.metadata.labels[labels.LOCATION] == location]
-        assert len(site_pods) == site.get("replicas", 1)
+        def settled_pods(
+            api: client.ApiClient = api,
+            location: str = location,
+            replicas: int = site.get("replicas", 1),
+        ) -> list[Any]:
+            """The site's pods once a rollout (a new address in the config) has finished."""
+            found = [
+                p
+                for p in gateway_pods(api, namespace)
+                if p.metadata.labels[labels.LOCATION] == location
+            ]
+            return found if len(found) == replicas else []
+
+        site_pods = wait_until(settled_pods, what=f"the {location} gateway's rollout", timeout=60)
         for pod in site_pods:
             node = client.CoreV1Api(api).read_node(pod.spec.node_name)
             assert node.metadata.labels[labels.LOCATION] == location
@@ -144,6 +157,8 @@ def test_every_endpoint_mode_end_to_end(
         site_status = next(s for s in status["sites"] if s["location"] == location)
         expected_cluster = "in-cluster" if location == "cloud" else topology.ONPREM.name
         assert site_status["cluster"] == expected_cluster
+        if api is not llm_cluster_api:
+            check_cross_cluster_path(api, llm_cluster_api, namespace, gateway_name, llm, location)
 
     # The model server admits only gateways that call it.
     model_ingress = policies(llm_cluster_api, namespace).get(f"{llm}-ingress")
@@ -161,6 +176,37 @@ def test_every_endpoint_mode_end_to_end(
                 f"{chat}-{location}", namespace
             )
             assert service.spec.type == "ExternalName"
+
+
+def check_cross_cluster_path(
+    gateway_api: client.ApiClient,
+    model_api: client.ApiClient,
+    namespace: str,
+    gateway_name: str,
+    llm: str,
+    location: str,
+) -> None:
+    """A gateway reaches a model in another cluster by its load balancer's address, and only
+    there; the model admits only the gateway cluster's egress range."""
+    path = f"{gateway_name}-to-{llm}"
+    service = client.CoreV1Api(model_api).read_namespaced_service(path, namespace)
+    assert service.spec.type == "LoadBalancer"
+    address = service.status.load_balancer.ingress[0].ip
+    gateway_cidr = (topology.CLOUD if location == "cloud" else topology.ONPREM).egress_cidr
+    admit = policies(model_api, namespace)[path]
+    assert admit.spec.ingress[0]._from[0].ip_block.cidr == gateway_cidr
+    config = yaml.safe_load(
+        client.CoreV1Api(gateway_api)
+        .read_namespaced_config_map(gateway_name, namespace)
+        .data["config.yaml"]
+    )
+    bases = [entry["litellm_params"]["api_base"] for entry in config["model_list"]]
+    assert f"http://{address}:8000/v1" in bases
+    egress = policies(gateway_api, namespace)[f"{gateway_name}-egress"].spec.egress
+    assert any(
+        rule.to and rule.to[0].ip_block and rule.to[0].ip_block.cidr == f"{address}/32"
+        for rule in egress
+    )
 
 
 @pytest.mark.usefixtures("operator")

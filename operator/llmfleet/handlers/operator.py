@@ -53,6 +53,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         hub=hub,
         location=operator_settings.cluster_location,
         members_namespace=operator_settings.members_namespace,
+        egress_cidrs=operator_settings.egress_cidrs,
     )
     memo.pool = ThreadPoolExecutor(
         max_workers=operator_settings.api_workers, thread_name_prefix="llmfleet-api"

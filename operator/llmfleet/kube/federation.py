@@ -41,6 +41,7 @@ class Federation:
     secret_ttl: float = 10.0
     inventory_ttl: float = 30.0
     client_factory: Callable[[MemberCluster], KubeClient] | None = None
+    egress_cidrs: tuple[str, ...] = ()
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _clients: dict[str, tuple[str, KubeClient]] = field(default_factory=dict)
     _members: _Cached | None = None
@@ -51,7 +52,7 @@ class Federation:
         with self._lock:
             if self._members and self._members.expires > time.monotonic():
                 return self._members.value  # type: ignore[no-any-return]
-        members = [in_cluster_member(self.location)]
+        members = [in_cluster_member(self.location, egress_cidrs=self.egress_cidrs)]
         problems: list[str] = []
         seen: set[str] = set()
         for selector in MEMBER_SELECTORS:

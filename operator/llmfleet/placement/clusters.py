@@ -35,12 +35,24 @@ class MemberCluster:
     # None means the cluster the operator runs in (in-cluster credentials).
     kubeconfig: Mapping[str, Any] | None = None
     source: str = IN_CLUSTER
+    # Source addresses of the cluster's outbound traffic, so peers can admit its gateways.
+    egress_cidrs: tuple[str, ...] = ()
+
+
+EGRESS_CIDRS_ANNOTATION = f"{labels.GROUP}/egress-cidrs"
 
 
 def in_cluster_member(
-    location: str, cluster_labels: Mapping[str, str] | None = None
+    location: str,
+    cluster_labels: Mapping[str, str] | None = None,
+    egress_cidrs: tuple[str, ...] = (),
 ) -> MemberCluster:
-    return MemberCluster(name=IN_CLUSTER, location=location, labels=dict(cluster_labels or {}))
+    return MemberCluster(
+        name=IN_CLUSTER,
+        location=location,
+        labels=dict(cluster_labels or {}),
+        egress_cidrs=egress_cidrs,
+    )
 
 
 def is_member_secret(secret_labels: Mapping[str, str]) -> bool:
@@ -75,12 +87,15 @@ def member_from_secret(secret: Mapping[str, Any]) -> MemberCluster:
             f"{where}: holds neither a `kubeconfig` key (llmfleet format) nor `server` and "
             "`config` keys (Argo CD format); add one of them"
         )
+    annotations = metadata.get("annotations") or {}
+    egress = annotations.get(EGRESS_CIDRS_ANNOTATION, "")
     return MemberCluster(
         name=name,
         location=location,
         labels=secret_labels,
         kubeconfig=kubeconfig,
         source=f"secret/{metadata.get('namespace', '')}/{metadata.get('name', '')}",
+        egress_cidrs=tuple(c.strip() for c in egress.split(",") if c.strip()),
     )
 
 

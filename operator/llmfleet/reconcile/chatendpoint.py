@@ -19,7 +19,7 @@ from llmfleet.kube import apply
 from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import KubeClient, KubeError
 from llmfleet.placement import modes
-from llmfleet.placement.clusters import MemberCluster
+from llmfleet.placement.clusters import EGRESS_CIDRS_ANNOTATION, MemberCluster
 from llmfleet.placement.select import candidates, decide
 from llmfleet.reconcile import Event, Outcome
 from llmfleet.render import gateway
@@ -58,13 +58,16 @@ class BackendInfo:
     port: int = 0
     egress_cidrs: tuple[str, ...] = ()
 
-    def seen_from(self, cluster: str, namespace: str) -> gateway.ResolvedBackend:
-        api_base = self.url
-        if self.llm_deployment and self.cluster != cluster:
-            # Another cluster's Service, by its multi-cluster (MCS) name.
-            api_base = (
-                f"http://{self.llm_deployment}.{namespace}.svc.clusterset.local:{self.port}/v1"
-            )
+    def crosses_to(self, cluster: str) -> bool:
+        """A self-managed model placed in another cluster than the gateway's."""
+        return bool(self.llm_deployment and self.cluster and self.cluster != cluster)
+
+    def seen_from(self, address: str | None = None) -> gateway.ResolvedBackend:
+        """The backend for a gateway; `address` is its published load balancer, when the
+        model server is in another cluster (reached, and allowed, by that address only)."""
+        api_base, egress = self.url, self.egress_cidrs
+        if address:
+            api_base, egress = f"http://{address}:{self.port}/v1", (f"{address}/32",)
         return gateway.ResolvedBackend(
             name=self.name,
             location=self.location,
@@ -77,7 +80,7 @@ class BackendInfo:
             llm_deployment=self.llm_deployment,
             cluster=self.cluster,
             port=self.port,
-            egress_cidrs=self.egress_cidrs,
+            egress_cidrs=egress,
         )
 
 
@@ -91,6 +94,14 @@ class Plan:
     roles: list[str] = field(default_factory=list)
     role_objects: set[str] = field(default_factory=set)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    # Paths from a site to a backend in another cluster that are not open yet.
+    pending: list[str] = field(default_factory=list)
+
+    # Per self-managed site: how many backends its gateway can reach.
+    reachable: list[int] = field(default_factory=list)
+
+    def reachable_everywhere(self) -> bool:
+        return all(count > 0 for count in self.reachable)
 
     def add(self, cluster: str, client: KubeClient, objects: list[dict[str, Any]]) -> None:
         self.clients[cluster] = client
@@ -307,7 +318,7 @@ def plan_sites(
                 policy = gateway.provider_ingress(
                     owner,
                     site,
-                    info.seen_from(info.cluster or "", owner.namespace),
+                    info.seen_from(),
                     in_owner_cluster=member is not None and member.kubeconfig is None,
                 )
                 if policy and member is not None:
@@ -320,7 +331,23 @@ def plan_sites(
             plan.sites.append(site_entry(site, "", ""))
             continue
         in_owner = cluster.kubeconfig is None
-        resolved = [b.seen_from(cluster.name, owner.namespace) for b in backends]
+        resolved = []
+        for info in backends:
+            if not info.crosses_to(cluster.name):
+                resolved.append(info.seen_from())
+                continue
+            address = publish(
+                plan, federation=federation, by_name=by_name, owner=owner, site=site,
+                info=info, gateway_cluster=cluster,
+            )  # fmt: skip
+            if address is None:
+                plan.pending.append(
+                    f"{info.name} in {info.cluster} has no load-balancer address yet for the "
+                    f"{site.location} site"
+                )
+            else:
+                resolved.append(info.seen_from(address))
+        plan.reachable.append(len(resolved))
         rendered = gateway.self_managed_site(
             spec,
             owner,
@@ -340,6 +367,38 @@ def plan_sites(
         plan.sites.append(site_entry(site, cluster.name, rendered.url))
         note_roles(plan, rendered)
     return plan
+
+
+def publish(
+    plan: Plan,
+    *,
+    federation: Federation,
+    by_name: Mapping[str, MemberCluster],
+    owner: Owner,
+    site: Site,
+    info: BackendInfo,
+    gateway_cluster: MemberCluster,
+) -> str | None:
+    """Exports a model server to a gateway in another cluster; returns its address once the
+    load balancer has one."""
+    member = by_name.get(info.cluster or "")
+    if member is None or info.llm_deployment is None:
+        return None
+    client = federation.client(member)
+    objects = gateway.export(
+        owner, site.location, info.llm_deployment, info.port,
+        peer_cidrs=gateway_cluster.egress_cidrs, in_owner_cluster=member.kubeconfig is None,
+    )  # fmt: skip
+    plan.add(member.name, client, objects)
+    if not gateway_cluster.egress_cidrs:
+        plan.pending.append(
+            f"{info.name} in {member.name} admits no traffic from {gateway_cluster.name}: "
+            f"annotate its registration Secret with {EGRESS_CIDRS_ANNOTATION} (or pass "
+            "--egress-cidr for the operator's own cluster)"
+        )
+    live = client.get("Service", owner.namespace, objects[0]["metadata"]["name"]) or {}
+    ingress = ((live.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    return str(ingress[0]["ip"]) if ingress and ingress[0].get("ip") else None
 
 
 def place_site(
@@ -432,6 +491,8 @@ def report(
         )
     elif not serving:
         reason, ready, why = "NoBackendReady", False, "no backend is ready yet"
+    elif plan.pending and not plan.reachable_everywhere():
+        reason, ready, why = "CrossClusterPending", False, "; ".join(plan.pending)
     else:
         reason, ready, why = (
             "Ready",
@@ -464,7 +525,12 @@ def report(
                 "Placed", placed, "Placed" if placed else reason, "sites placed" if placed else why
             ),
             cond("Segmented", bool(plan.roles), "RolesApplied", ", ".join(plan.roles)),
-            cond("Degraded", not ready and bool(plan.problems), reason, why),
+            cond(
+                "Degraded",
+                bool(plan.pending) or (not ready and bool(plan.problems)),
+                "CrossClusterPending" if plan.pending else reason,
+                "; ".join(plan.pending) if plan.pending else why,
+            ),
         ],
     }
     events = ready_event(old, new)

@@ -442,6 +442,60 @@ def managed_site(owner: Owner, site: Site) -> Rendered:
     )
 
 
+INTERNAL_LB_ANNOTATIONS = {
+    "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+    "networking.gke.io/load-balancer-type": "Internal",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+}
+
+
+def path_name(owner: Owner, location: str, llm_deployment: str) -> str:
+    """Objects that open the path from one site to one backend: `<endpoint>-<site>-to-<model>`."""
+    return f"{site_name(owner, location)}-to-{llm_deployment}"[:63].rstrip("-")
+
+
+def export(
+    owner: Owner,
+    location: str,
+    llm_deployment: str,
+    port: int,
+    *,
+    peer_cidrs: Sequence[str],
+    in_owner_cluster: bool,
+) -> list[dict[str, Any]]:
+    """Publishes a model server to a gateway in another cluster: an internal load balancer,
+    and a NetworkPolicy admitting that cluster's egress range on the model's port."""
+    name = path_name(owner, location, llm_deployment)
+    pods = {
+        labels.OWNER: owner_label_of(owner.namespace, llm_deployment),
+        labels.ROLE: "model-server",
+    }
+    metadata = child_metadata(owner, name, in_owner_cluster=in_owner_cluster)
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {**metadata, "annotations": dict(INTERNAL_LB_ANNOTATIONS)},
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": pods,
+            "ports": [{"name": "http", "port": port, "targetPort": "http"}],
+        },
+    }
+    if not peer_cidrs:
+        return [service]
+    rule = {
+        "from": [{"ipBlock": {"cidr": c}} for c in peer_cidrs],
+        "ports": [{"protocol": "TCP", "port": port}],
+    }
+    admit = policies.policy(
+        name, owner.namespace, metadata["labels"], pods,
+        {"policyTypes": ["Ingress"], "ingress": [rule]},
+    )  # fmt: skip
+    if in_owner_cluster:
+        admit["metadata"]["ownerReferences"] = [owner.reference()]
+    return [service, admit]
+
+
 def provider_ingress(
     owner: Owner, site: Site, backend: ResolvedBackend, *, in_owner_cluster: bool
 ) -> dict[str, Any] | None:
