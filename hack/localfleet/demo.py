@@ -168,8 +168,10 @@ def wait_for_endpoint(hub: client.ApiClient, timeout: float = 90) -> dict[str, A
                 "llmfleet.io", "v1alpha1", NAMESPACE, "chatendpoints", "hybrid-chat"
             )
         )
-        sites = (obj.get("status") or {}).get("sites") or []
-        if (sites and all(s["ready"] for s in sites)) or time.monotonic() > deadline:
+        status = obj.get("status") or {}
+        current = status.get("observedGeneration") == obj["metadata"]["generation"]
+        sites = status.get("sites") or []
+        if (current and sites and all(s["ready"] for s in sites)) or time.monotonic() > deadline:
             return obj
         time.sleep(1)
 
