@@ -94,7 +94,7 @@ LITELLM_VERSION ?= 1.106.2
 
 $(GATEWAY_VENV)/.installed:
 	$(PYTHON) -m venv $(GATEWAY_VENV)
-	$(GATEWAY_VENV)/bin/pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)'
+	$(GATEWAY_VENV)/bin/pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)' 'prometheus-client>=0.20'
 	touch $@
 
 .PHONY: gateway-venv

@@ -87,6 +87,11 @@ class LocalGateway:
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
 
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.port}/metrics/"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return str(response.read().decode())
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)

@@ -337,6 +337,9 @@ def test_the_rendered_gateway_really_routes_guards_and_limits(
 
         codes = [gateway.chat("sk-master", "hello", model="chat")[0] for _ in range(8)]
         assert 429 in codes  # 14 requests per minute
+
+        metrics = gateway.metrics()
+        assert "litellm_" in metrics  # Prometheus metrics are on, unauthenticated for scrapers
     finally:
         gateway.stop()
 

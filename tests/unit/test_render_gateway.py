@@ -93,6 +93,7 @@ def test_litellm_config_carries_routing_guard_and_auth_hook() -> None:
     assert config["litellm_settings"]["callbacks"] == [
         "detect_prompt_injection",
         "llmfleet_gateway.guard",
+        "prometheus",
     ]
     assert config["general_settings"] == {
         "master_key": "os.environ/LITELLM_MASTER_KEY",
@@ -102,7 +103,10 @@ def test_litellm_config_carries_routing_guard_and_auth_hook() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "callbacks"),
-    [("flag", ["llmfleet_gateway.guard"]), ("off", ["llmfleet_gateway.guard"])],
+    [
+        ("flag", ["llmfleet_gateway.guard", "prometheus"]),
+        ("off", ["llmfleet_gateway.guard", "prometheus"]),
+    ],
 )
 def test_only_block_mode_adds_litellms_rejecting_guard(mode: str, callbacks: list[str]) -> None:
     config = gateway.litellm_config(

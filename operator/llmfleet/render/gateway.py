@@ -108,7 +108,7 @@ def litellm_config(
                 {"model_name": group, "litellm_params": params, "model_info": {"id": backend.name}}
             )
     guard = spec.guardrails or Guardrails()
-    callbacks = [f"{PLUGIN}.guard"]
+    callbacks = [f"{PLUGIN}.guard", "prometheus"]  # prometheus: request metrics on /metrics/
     if guard.prompt_injection == "block":
         callbacks.insert(0, "detect_prompt_injection")
     return {
@@ -222,8 +222,13 @@ def self_managed_site(
             "template": {
                 "metadata": {
                     "labels": gateway_pod_labels(owner, site.location, backends),
-                    # A new config rolls the gateways (LiteLLM reads its config at start).
-                    "annotations": {f"{labels.GROUP}/config-hash": config_hash},
+                    "annotations": {
+                        # A new config rolls the gateways (LiteLLM reads its config at start).
+                        f"{labels.GROUP}/config-hash": config_hash,
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(PORT),
+                        "prometheus.io/path": "/metrics/",
+                    },
                 },
                 "spec": {
                     "serviceAccountName": name,

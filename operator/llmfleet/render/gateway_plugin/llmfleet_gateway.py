@@ -2,7 +2,7 @@
 
 - `user_api_key_auth`: the bearer key must equal the endpoint's master key (401 otherwise,
   with no database), and carries the endpoint's requests/tokens-per-minute limits (429 past
-  them, enforced in memory by the proxy).
+  them, enforced in memory by the proxy). `GET /metrics` stays open to the scraper.
 - `guard`: rejects prompts over `maxInputTokens`, and prompt-injection attempts when the
   endpoint's mode is `block` (`flag` logs them and lets them through).
 
@@ -43,7 +43,9 @@ INJECTION = re.compile(
 
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     presented = (api_key or "").removeprefix("Bearer ").strip()
-    if AUTH_REQUIRED:
+    # Metrics are for the scraper, which the NetworkPolicy already limits to its namespace.
+    is_metrics = request.method == "GET" and request.url.path.startswith("/metrics")
+    if AUTH_REQUIRED and not is_metrics:
         expected = os.environ.get("LITELLM_MASTER_KEY", "")
         if not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
             raise HTTPException(status_code=401, detail="missing or invalid API key")
