@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from llmfleet import labels
 
@@ -37,8 +37,8 @@ class Settings:
     ingress_namespace: str = "ingress-nginx"
     # Managed ChatEndpoint sites are probed over HTTP(S); off where that would leave the machine.
     probe_providers: bool = True
-    # Image overrides, for air-gapped registries.
-    image_overrides: dict[str, str] = field(default_factory=dict)
+    # The gateway image for every self-managed site without its own `image` (mirrors, pins).
+    gateway_image: str | None = None
 
 
 def _env(name: str, default: str) -> str:
@@ -82,6 +82,12 @@ def parse(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "9090")))
     parser.add_argument("--resync-seconds", type=float, default=float(_env("RESYNC_SECONDS", "30")))
     parser.add_argument(
+        "--gateway-image",
+        default=_env("GATEWAY_IMAGE", "") or None,
+        help="LiteLLM proxy image for ChatEndpoint gateways (env LLMFLEET_GATEWAY_IMAGE); "
+        "default: the pinned release",
+    )
+    parser.add_argument(
         "--egress-cidr",
         action="append",
         default=[c for c in _env("EGRESS_CIDRS", "").split(",") if c],
@@ -115,4 +121,5 @@ def parse(argv: list[str] | None = None) -> Settings:
         probe_providers=args.probe_providers,
         ingress_namespace=args.ingress_namespace,
         egress_cidrs=tuple(args.egress_cidr),
+        gateway_image=args.gateway_image,
     )

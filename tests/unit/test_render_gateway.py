@@ -204,3 +204,20 @@ def test_managed_site_is_an_external_name_and_opens_the_path_to_its_backends() -
     assert policy is not None
     assert policy["metadata"]["name"] == "chat-cloud-to-hci-llm"
     assert policy["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "20.50.0.0/16"}}]
+
+
+@pytest.mark.parametrize(
+    ("site_image", "operator_image", "expected"),
+    [
+        (None, None, gateway.GATEWAY_IMAGE),
+        (None, "mirror.example/litellm:1.106.2", "mirror.example/litellm:1.106.2"),
+        ("team/litellm:custom", "mirror.example/litellm:1.106.2", "team/litellm:custom"),
+    ],
+)
+def test_gateway_image_site_over_operator_over_pinned(
+    site_image: str | None, operator_image: str | None, expected: str
+) -> None:
+    site: dict[str, Any] = {"location": "onprem"} | ({"image": site_image} if site_image else {})
+    objects = site_objects(spec(sites=[site]), [backend("b", "onprem")], image=operator_image)
+    container = objects["Deployment/chat-onprem"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == expected

@@ -358,6 +358,7 @@ def plan_sites(
             master_key=key,
             metrics_namespace=settings.metrics_namespace,
             ingress_namespace=settings.ingress_namespace,
+            image=settings.gateway_image,
         )
         objects = list(rendered.objects)
         if not in_owner:
