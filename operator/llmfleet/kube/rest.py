@@ -1,9 +1,8 @@
-"""A small, typed-enough REST client over the official client's connection handling.
+"""A small REST client over the official client's connection and credential handling.
 
-Children are plain dicts; each kind's URL comes from one table. The official client's
-generated methods validate every argument with pydantic, which costs more than the request
-itself at fleet scale; this path sends the same requests without that work.
-"""
+Children are plain dicts and each kind's URL comes from one table, so one code path applies,
+lists and deletes every kind (the generated per-kind methods validate and convert each
+argument and result into typed models, which these dicts do not need)."""
 
 from __future__ import annotations
 
