@@ -327,17 +327,16 @@ def self_managed_site(
     if exposure and exposure.ingress:
         objects.append(ingress_object(owner, name, meta(), exposure.ingress))
     site_roles = roles.ENDPOINT_ROLES[(site.location, "self-managed")]
-    ref = refs
-    role_objects = {
-        roles.NETWORK_BOUNDARY: ref(ingress, egress),
-        roles.WORKLOAD_SEGMENTATION: ref(deny, ingress, egress),
-        roles.KERNEL_MINIMIZATION: ref(deployment, account),
-        roles.MODEL_ROBUSTNESS: ref(config_map),
-    }
     return Rendered(
         objects=objects,
         roles=site_roles,
-        role_objects={role: role_objects[role] for role in site_roles},
+        role_objects=roles.realized_by(
+            site_roles,
+            boundary=refs(ingress, egress),
+            segmentation=refs(deny, ingress, egress),
+            hardening=refs(deployment, account),
+            robustness=refs(config_map),  # the guard and limits live in the gateway's config
+        ),
         url=f"http://{name}.{namespace}.svc:{PORT}/v1",
     )
 

@@ -214,17 +214,16 @@ def self_managed(
         if in_owner_cluster:
             policy["metadata"]["ownerReferences"] = [owner.reference()]
     objects += [deny, ingress, egress]
-    ref = refs
-    role_objects = {
-        roles.NETWORK_BOUNDARY: ref(ingress, egress),
-        roles.WORKLOAD_SEGMENTATION: ref(deny, ingress, egress),
-        roles.KERNEL_MINIMIZATION: ref(objects[1], objects[0]),
-        roles.MODEL_ROBUSTNESS: ref(ingress),
-    }
     return Rendered(
         objects=objects,
         roles=mode_roles,
-        role_objects={role: role_objects[role] for role in mode_roles},
+        role_objects=roles.realized_by(
+            mode_roles,
+            boundary=refs(ingress, egress),
+            segmentation=refs(deny, ingress, egress),
+            hardening=refs(objects[1], objects[0]),  # the Deployment and its ServiceAccount
+            robustness=refs(ingress),  # only gateways, which hold the guard, reach the model
+        ),
         url=f"http://{name}.{namespace}.svc:{runtime.port}{runtime.api_path}",
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 NETWORK_BOUNDARY: Final = "network-boundary"
@@ -27,3 +28,21 @@ ENDPOINT_ROLES: Final = {
     ("onprem", "self-managed"): SELF_MANAGED_ONPREM,
     ("edge", "self-managed"): SELF_MANAGED_ONPREM,
 }
+
+
+def realized_by(
+    mode_roles: Sequence[str],
+    *,
+    boundary: list[str],
+    segmentation: list[str],
+    hardening: list[str],
+    robustness: list[str],
+) -> dict[str, list[str]]:
+    """The objects (as `Kind/name`) that realize each of a mode's roles, for status."""
+    by_role = {
+        NETWORK_BOUNDARY: boundary,
+        WORKLOAD_SEGMENTATION: segmentation,
+        KERNEL_MINIMIZATION: hardening,
+        MODEL_ROBUSTNESS: robustness,
+    }
+    return {role: by_role[role] for role in mode_roles}
