@@ -397,8 +397,8 @@ def test_an_unreachable_member_is_unknown_and_nothing_moves_or_is_deleted(
 
 WRITE = re.compile(r'verb="(APPLY|PATCH|POST|DELETE)"')
 OPERATOR_RESOURCES = re.compile(
-    r'resource="(llmdeployments|deployments|services|serviceaccounts|networkpolicies|'
-    r'poddisruptionbudgets|secrets|namespaces|events)"'
+    r'resource="(llmdeployments|chatendpoints|deployments|services|serviceaccounts|'
+    r'networkpolicies|poddisruptionbudgets|secrets|namespaces|events|configmaps|ingresses)"'
 )
 
 
@@ -420,11 +420,45 @@ def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
+@pytest.mark.usefixtures("load_balancers")
 def test_no_writes_on_resync_or_restart(fleet: Fleet, namespace: str, operator: Operator) -> None:
     for name, location in (("still-cloud", "cloud"), ("still-hci", "onprem")):
         create(fleet, namespace, llmd(name, location))
     for name in ("still-cloud", "still-hci"):
         wait_condition(fleet, namespace, name, "Ready", "True")
+    # A hybrid endpoint over both: gateways in both clusters, a cross-cluster path each way.
+    chat = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ChatEndpoint",
+        "metadata": {"name": "still-chat"},
+        "spec": {
+            "modelAlias": "chat",
+            "sites": [{"location": "cloud"}, {"location": "onprem"}],
+            "backends": [
+                {"llmDeploymentRef": {"name": "still-cloud"}},
+                {"llmDeploymentRef": {"name": "still-hci"}},
+            ],
+        },
+    }
+    client.CustomObjectsApi(fleet.cloud).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "chatendpoints", chat
+    )
+
+    def chat_settled() -> bool:
+        obj = client.CustomObjectsApi(fleet.cloud).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "chatendpoints", "still-chat"
+        )
+        status = obj.get("status") or {}
+        degraded = condition(obj, "Degraded")
+        return (
+            condition(obj, "Ready").get("status") == "True"
+            and degraded.get("status") == "False"
+            and (status.get("observedGeneration") == obj["metadata"]["generation"])
+        )
+
+    wait_until(
+        chat_settled, what="the hybrid endpoint to be ready with both paths open", timeout=90
+    )
 
     apis = fleet.clients()
 
