@@ -19,8 +19,10 @@ from llmfleet.segmentation.policies import backend_label
 from localfleet import gateway_run, topology
 from localfleet.paths import REPO_ROOT
 from localfleet.stubs import StubModel
+from tests.integration import resources
 from tests.integration.conftest import Fleet
 from tests.integration.polling import wait_until
+from tests.integration.resources import create_chat_endpoint, ready
 
 SAMPLES = sorted(
     (REPO_ROOT / "config" / "samples" / "llm-deployment-models").glob("*.yaml")
@@ -61,18 +63,7 @@ def apply_sample(fleet: Fleet, namespace: str, path: Path) -> list[dict[str, Any
 
 
 def get(fleet: Fleet, namespace: str, plural: str, name: str) -> dict[str, Any]:
-    return dict(
-        client.CustomObjectsApi(fleet.cloud).get_namespaced_custom_object(
-            GROUP, VERSION, namespace, plural, name
-        )
-    )
-
-
-def ready(obj: dict[str, Any]) -> bool:
-    status = obj.get("status") or {}
-    return status.get("observedGeneration") == obj["metadata"]["generation"] and any(
-        c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []
-    )
+    return resources.get(fleet.cloud, namespace, plural, name)
 
 
 def gateway_pods(api: client.ApiClient, namespace: str) -> list[Any]:
@@ -211,19 +202,11 @@ def check_cross_cluster_path(
 
 @pytest.mark.usefixtures("operator")
 def test_a_missing_backend_is_reported(fleet: Fleet, namespace: str) -> None:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ChatEndpoint",
-        "metadata": {"name": "orphan"},
-        "spec": {
-            "modelAlias": "chat",
-            "sites": [{"location": "cloud"}],
-            "backends": [{"llmDeploymentRef": {"name": "nowhere"}}],
-        },
-    }
-    client.CustomObjectsApi(fleet.cloud).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, "chatendpoints", body
-    )
+    create_chat_endpoint(
+        fleet.cloud, namespace, "orphan",
+        sites=[{"location": "cloud"}],
+        backends=[{"llmDeploymentRef": {"name": "nowhere"}}],
+    )  # fmt: skip
 
     def failed() -> dict[str, Any] | None:
         obj = get(fleet, namespace, "chatendpoints", "orphan")
@@ -274,26 +257,18 @@ def test_the_rendered_gateway_really_routes_guards_and_limits(
             **extra,
         }
 
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ChatEndpoint",
-        "metadata": {"name": "live"},
-        "spec": {
-            "modelAlias": "chat",
-            "sites": [{"location": "cloud"}],
-            "backends": [
-                backend("primary", weight=3),
-                backend("secondary", weight=1),
-                backend("fallback", fallbackOnly=True),
-            ],
-            "auth": {"apiKeySecretRef": {"name": "keys", "key": "master"}},
-            "rateLimit": {"requestsPerMinute": 14},
-            "guardrails": {"promptInjection": "block", "maxInputTokens": 64},
-        },
-    }
-    client.CustomObjectsApi(fleet.cloud).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, "chatendpoints", body
-    )
+    create_chat_endpoint(
+        fleet.cloud, namespace, "live",
+        sites=[{"location": "cloud"}],
+        backends=[
+            backend("primary", weight=3),
+            backend("secondary", weight=1),
+            backend("fallback", fallbackOnly=True),
+        ],
+        auth={"apiKeySecretRef": {"name": "keys", "key": "master"}},
+        rateLimit={"requestsPerMinute": 14},
+        guardrails={"promptInjection": "block", "maxInputTokens": 64},
+    )  # fmt: skip
     wait_until(
         lambda: ready(get(fleet, namespace, "chatendpoints", "live")), what="the live endpoint"
     )

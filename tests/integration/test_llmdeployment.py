@@ -18,8 +18,10 @@ from llmfleet.api import GROUP, VERSION
 from llmfleet.render.common import owner_label
 from localfleet import topology
 from localfleet.fleet import raw_get
+from tests.integration import resources
 from tests.integration.conftest import Fleet, Operator
 from tests.integration.polling import wait_until
+from tests.integration.resources import condition, create_chat_endpoint, ready
 
 PLURAL = "llmdeployments"
 pytestmark = pytest.mark.usefixtures("operator")
@@ -58,11 +60,6 @@ def patch_spec(fleet: Fleet, namespace: str, name: str, spec: dict[str, Any]) ->
     client.CustomObjectsApi(fleet.cloud).patch_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, name, {"spec": spec}
     )
-
-
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    conditions = (obj.get("status") or {}).get("conditions") or []
-    return next((c for c in conditions if c["type"] == type_), {})
 
 
 def wait_condition(
@@ -427,34 +424,18 @@ def test_no_writes_on_resync_or_restart(fleet: Fleet, namespace: str, operator: 
     for name in ("still-cloud", "still-hci"):
         wait_condition(fleet, namespace, name, "Ready", "True")
     # A hybrid endpoint over both: gateways in both clusters, a cross-cluster path each way.
-    chat = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ChatEndpoint",
-        "metadata": {"name": "still-chat"},
-        "spec": {
-            "modelAlias": "chat",
-            "sites": [{"location": "cloud"}, {"location": "onprem"}],
-            "backends": [
-                {"llmDeploymentRef": {"name": "still-cloud"}},
-                {"llmDeploymentRef": {"name": "still-hci"}},
-            ],
-        },
-    }
-    client.CustomObjectsApi(fleet.cloud).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, "chatendpoints", chat
-    )
+    create_chat_endpoint(
+        fleet.cloud, namespace, "still-chat",
+        sites=[{"location": "cloud"}, {"location": "onprem"}],
+        backends=[
+            {"llmDeploymentRef": {"name": "still-cloud"}},
+            {"llmDeploymentRef": {"name": "still-hci"}},
+        ],
+    )  # fmt: skip
 
     def chat_settled() -> bool:
-        obj = client.CustomObjectsApi(fleet.cloud).get_namespaced_custom_object(
-            GROUP, VERSION, namespace, "chatendpoints", "still-chat"
-        )
-        status = obj.get("status") or {}
-        degraded = condition(obj, "Degraded")
-        return (
-            condition(obj, "Ready").get("status") == "True"
-            and degraded.get("status") == "False"
-            and (status.get("observedGeneration") == obj["metadata"]["generation"])
-        )
+        obj = resources.get(fleet.cloud, namespace, "chatendpoints", "still-chat")
+        return ready(obj) and condition(obj, "Degraded").get("status") == "False"
 
     wait_until(
         chat_settled, what="the hybrid endpoint to be ready with both paths open", timeout=90

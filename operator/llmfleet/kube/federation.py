@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +39,6 @@ class Federation:
     members_namespace: str
     secret_ttl: float = 10.0
     inventory_ttl: float = 30.0
-    client_factory: Callable[[MemberCluster], KubeClient] | None = None
     egress_cidrs: tuple[str, ...] = ()
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _clients: dict[str, tuple[str, KubeClient]] = field(default_factory=dict)
@@ -84,11 +82,8 @@ class Federation:
             known = self._clients.get(member.name)
             if known and known[0] == version:
                 return
-        if self.client_factory is not None:
-            kube = self.client_factory(member)
-        else:
-            api = config.new_client_from_config_dict(dict(member.kubeconfig or {}))  # type: ignore[no-untyped-call]
-            kube = KubeClient(api, member.name, timeout=10)
+        api = config.new_client_from_config_dict(dict(member.kubeconfig or {}))  # type: ignore[no-untyped-call]
+        kube = KubeClient(api, member.name, timeout=10)
         with self._lock:
             self._clients[member.name] = (version, kube)
 

@@ -8,7 +8,7 @@ labelled with its location, so it never lands on a cloud node in either topology
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from llmfleet import labels
@@ -54,7 +54,6 @@ class Decision:
     cluster: MemberCluster | None
     reason: str
     message: str
-    unreachable: tuple[str, ...] = field(default_factory=tuple)
 
 
 def selector_matches(selector: LabelSelector | None, cluster_labels: Mapping[str, str]) -> bool:
@@ -133,28 +132,22 @@ def decide(
         inventory = inventories[member.name]
         if inventory.nodes is None:
             if member.name == current:  # never re-place because a cluster did not answer
-                return Decision(member, "ClusterUnreachable", inventory.error, unreachable)
+                return Decision(member, "ClusterUnreachable", inventory.error)
             continue
-        capacity = sum(
-            n.gpus(gpu.resource_name)
-            for n in inventory.nodes
-            if node_fits(n, placement.location, gpu)
-        )
         fit_nodes = [n for n in inventory.nodes if node_fits(n, placement.location, gpu)]
         if fit_nodes:
-            fitting.append((member, capacity))
+            fitting.append((member, sum(n.gpus(gpu.resource_name) for n in fit_nodes)))
     if fitting:
         for member, _ in fitting:
             if member.name == current:
-                return Decision(member, "Placed", f"placed on {member.name}", unreachable)
+                return Decision(member, "Placed", f"placed on {member.name}")
         best = max(fitting, key=lambda pair: pair[1])[0]  # most room; first listed on a tie
-        return Decision(best, "Placed", f"placed on {best.name}", unreachable)
+        return Decision(best, "Placed", f"placed on {best.name}")
     if unreachable and len(unreachable) == len(pool):
         return Decision(
             None,
             "ClusterUnreachable",
             "every candidate cluster is unreachable: " + ", ".join(unreachable),
-            unreachable,
         )
     if gpu.count == 0:
         return Decision(
@@ -162,7 +155,6 @@ def decide(
             "NoNodes",
             f"no node labelled {labels.LOCATION}={placement.location} in the candidate clusters: "
             + ", ".join(m.name for m in pool),
-            unreachable,
         )
     need = f"{gpu.count} x {gpu.resource_name}"
     if gpu.product:
@@ -173,5 +165,4 @@ def decide(
         "InsufficientGPU",
         f"no {placement.location} node can fit one replica, which needs {need}. "
         f"Candidate clusters have: {offers}",
-        unreachable,
     )

@@ -19,5 +19,3 @@ class Outcome:
 
     status: dict[str, Any] | None
     events: list[Event] = field(default_factory=list)
-    # Ask to be called again sooner than the resync (a cluster unreachable, replicas loading).
-    retry_seconds: float | None = None

@@ -535,9 +535,7 @@ def report(
         ],
     }
     events = ready_event(old, new)
-    return Outcome(
-        status=new if new != old else None, events=events, retry_seconds=None if ready else 5
-    )
+    return Outcome(status=new if new != old else None, events=events)
 
 
 def ready_event(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Event]:
@@ -571,6 +569,4 @@ def failed(old: dict[str, Any], generation: int, reason: str, message: str) -> O
             )
         ],
     }
-    return Outcome(
-        status=new if new != old else None, events=ready_event(old, new), retry_seconds=10
-    )
+    return Outcome(status=new if new != old else None, events=ready_event(old, new))

@@ -222,10 +222,10 @@ class Report:
             for type_, value, reason, message in items
         ]
 
-    def _outcome(self, new: dict[str, Any], retry: float | None = None) -> Outcome:
+    def _outcome(self, new: dict[str, Any]) -> Outcome:
         self._event_on_ready_change(new)
         changed = new != self.old
-        return Outcome(status=new if changed else None, events=self.events, retry_seconds=retry)
+        return Outcome(status=new if changed else None, events=self.events)
 
     def _event_on_ready_change(self, new: dict[str, Any]) -> None:
         old_ready = conditions.find(self.old.get("conditions") or [], "Ready")
@@ -272,7 +272,7 @@ class Report:
                 ]
             ),
         }
-        return self._outcome(new, retry=30)
+        return self._outcome(new)
 
     def unknown(self, cluster: str, message: str) -> Outcome:
         placements = [
@@ -294,7 +294,7 @@ class Report:
                 ]
             ),
         }
-        return self._outcome(new, retry=10)
+        return self._outcome(new)
 
     def events_for_placement(self, decision: Decision, current: str | None) -> None:
         if decision.cluster is not None and decision.cluster.name != current:
@@ -326,4 +326,4 @@ class Report:
                 ]
             ),
         }
-        return self._outcome(new, retry=None if ready else 5)
+        return self._outcome(new)
