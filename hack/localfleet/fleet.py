@@ -71,6 +71,13 @@ def up() -> dict[str, Path]:
             else:
                 log(f"{cluster.name}: starting the stopped cluster")
                 kwok.start(cluster)
+                path.write_text(kwok.kubeconfig(cluster))
+            with api_client(path) as api:
+                stamp = seed.simulation_stamp(api)
+            if stamp not in (None, kwok.STAGES_STAMP):
+                log(f"{cluster.name}: the simulated pod lifecycle changed; recreating the cluster")
+                kwok.delete(cluster)
+                kwok.create(cluster, bin_dir, kube_version)
         else:
             log(f"{cluster.name}: creating ({cluster.location}); allow a minute or two")
             kwok.create(cluster, bin_dir, kube_version)
@@ -81,7 +88,7 @@ def up() -> dict[str, Path]:
     member_kubeconfigs = {}
     for cluster in topology.FLEET:
         with api_client(kubeconfigs[cluster.short_name]) as api:
-            written = seed.seed_nodes(api, cluster)
+            written = seed.seed_nodes(api, cluster, kwok.STAGES_STAMP)
         log(f"{cluster.name}: {written} node(s) created or corrected")
         member_kubeconfigs[cluster.name] = kubeconfigs[cluster.short_name].read_text()
     with api_client(kubeconfigs[topology.HUB.short_name]) as hub:

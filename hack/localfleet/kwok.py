@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -13,6 +14,10 @@ from localfleet.paths import HACK_DIR
 from localfleet.topology import ClusterSpec
 
 KWOKCTL = str(HACK_DIR / "kwokctl.sh")
+STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
+# Clusters remember the stages they were created with (a label on the system namespace), so
+# a change to the simulation recreates them instead of testing against the old one.
+STAGES_STAMP = hashlib.sha256(STAGES_FILE.read_bytes()).hexdigest()[:12]
 # An apiserver on 2 busy cores can take a minute or two to become ready.
 START_TIMEOUT = "5m"
 
@@ -64,7 +69,8 @@ def kubeconfig(cluster: ClusterSpec) -> str:
 
 def create(cluster: ClusterSpec, bin_dir: Path, kube_version: str) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config_file:
-        yaml.safe_dump(kwokctl_configuration(bin_dir, kube_version), config_file)
+        stages = [s for s in yaml.safe_load_all(STAGES_FILE.read_text()) if s]
+        yaml.safe_dump_all([kwokctl_configuration(bin_dir, kube_version), *stages], config_file)
     try:
         _kwokctl(
             "create", "cluster", "--name", cluster.name, "--runtime", "binary",

@@ -97,9 +97,20 @@ def apply_secret(core: client.CoreV1Api, manifest: dict[str, Any]) -> None:
         core.replace_namespaced_secret(name, namespace, manifest)
 
 
-def seed_nodes(api: client.ApiClient, cluster: ClusterSpec) -> int:
+def simulation_stamp(api: client.ApiClient) -> str | None:
+    """The stages stamp of a seeded cluster ("" if it has none); None before its first seed."""
+    try:
+        namespace = client.CoreV1Api(api).read_namespace(topology.SYSTEM_NAMESPACE)
+    except ApiException as error:
+        if error.status != NOT_FOUND:
+            raise
+        return None
+    return str((namespace.metadata.labels or {}).get(topology.SIMULATION_STAMP, ""))
+
+
+def seed_nodes(api: client.ApiClient, cluster: ClusterSpec, simulation: str | None = None) -> int:
     core = client.CoreV1Api(api)
-    apply_namespace(core, topology.system_namespace())
+    apply_namespace(core, topology.system_namespace(simulation))
     return sum(apply_kwok_node(core, node) for node in topology.fleet_nodes(cluster))
 
 

@@ -180,11 +180,18 @@ def fleet_nodes(cluster: ClusterSpec) -> list[dict[str, object]]:
     ]
 
 
-def system_namespace() -> dict[str, object]:
+# On the system namespace: the stamp of the simulated pod lifecycle the cluster runs.
+SIMULATION_STAMP = "llmfleet.io/kwok-stages"
+
+
+def system_namespace(simulation_stamp: str | None = None) -> dict[str, object]:
+    namespace_labels = {labels.TEST_CLUSTER: "true"}
+    if simulation_stamp:
+        namespace_labels[SIMULATION_STAMP] = simulation_stamp
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": SYSTEM_NAMESPACE, "labels": {labels.TEST_CLUSTER: "true"}},
+        "metadata": {"name": SYSTEM_NAMESPACE, "labels": namespace_labels},
     }
 
 

@@ -20,6 +20,8 @@ ARGOCD_SECRET_TYPE: Final = "argocd.argoproj.io/secret-type"  # noqa: S105 - a l
 OWNER: Final = f"{GROUP}/owner"
 ROLE: Final = f"{GROUP}/role"
 SEGMENT: Final = f"{GROUP}/segment"
+# The MLPipeline stage a child belongs to (training, drift): stages may share a cluster.
+STAGE: Final = f"{GROUP}/stage"
 MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE: Final = "llmfleet"
 

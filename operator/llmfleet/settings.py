@@ -39,6 +39,8 @@ class Settings:
     probe_providers: bool = True
     # The gateway image for every self-managed site without its own `image` (mirrors, pins).
     gateway_image: str | None = None
+    # The drift checker image for MLPipelines without `monitoring.drift.image`.
+    drift_image: str | None = None
 
 
 def _env(name: str, default: str) -> str:
@@ -88,6 +90,12 @@ def parse(argv: list[str] | None = None) -> Settings:
         "default: the pinned release",
     )
     parser.add_argument(
+        "--drift-image",
+        default=_env("DRIFT_IMAGE", "") or None,
+        help="drift checker image for MLPipelines that set monitoring.drift without an image "
+        '(env LLMFLEET_DRIFT_IMAGE); it writes {"score": S} to its termination message',
+    )
+    parser.add_argument(
         "--egress-cidr",
         action="append",
         default=[c for c in _env("EGRESS_CIDRS", "").split(",") if c],
@@ -122,4 +130,5 @@ def parse(argv: list[str] | None = None) -> Settings:
         ingress_namespace=args.ingress_namespace,
         egress_cidrs=tuple(args.egress_cidr),
         gateway_image=args.gateway_image,
+        drift_image=args.drift_image,
     )

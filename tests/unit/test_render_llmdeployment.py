@@ -183,8 +183,17 @@ def test_ingress_only_from_gateways_declared_namespaces_and_the_scraper() -> Non
             "matchLabels": {"llmfleet.io/role": "gateway", "backend.llmfleet.io/llama": "true"}
         }
     } in sources
+    # ... and its pipeline's drift monitor.
+    assert {
+        "podSelector": {
+            "matchLabels": {
+                "llmfleet.io/role": "drift-monitor",
+                "backend.llmfleet.io/llama": "true",
+            }
+        }
+    } in sources
     namespaces = [
-        s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for s in sources[1:]
+        s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for s in sources[2:]
     ]
     assert namespaces == ["frontend", "monitoring"]
     egress = policies["llama-egress"]["egress"]

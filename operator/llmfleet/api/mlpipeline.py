@@ -19,8 +19,10 @@ class PipelineModel(ApiModel):
     artifact_uri: str = Field(
         min_length=6, max_length=2048, pattern=URI_PATTERN, alias="artifactURI"
     )
-    """Where training writes and inference reads; {name} and {run} are replaced by the
-    pipeline's name and run number (for example s3://models/team-a/{name}/{run})."""
+    """Where training writes and inference reads; {name} is replaced by the pipeline's name
+    and {run} by the run's id, `<spec.run>-<hash of the training spec>` (for example
+    s3://models/team-a/{name}/{run} becomes s3://models/team-a/chat/3-9f2c1a7b). Without
+    {run}, every run writes to the same place."""
 
 
 class Dataset(ApiModel):
@@ -87,7 +89,7 @@ class Drift(ApiModel):
     """A scheduled drift check on the inference site."""
 
     schedule: str = Field(
-        min_length=9,
+        min_length=6,
         max_length=128,
         pattern=r"^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$",
     )
@@ -132,7 +134,7 @@ class StageStatus(ApiModel):
     cluster: str = Field(default="", max_length=253)
     """Member cluster running the stage."""
     phase: str = Field(default="Pending", max_length=16)
-    """Pending, Running, Succeeded, Failed or Unschedulable."""
+    """Pending, Running, Succeeded, Failed, Unschedulable or Unknown (cluster unreachable)."""
     start_time: str | None = Field(default=None, max_length=64)
     """When the stage started (RFC 3339)."""
     completion_time: str | None = Field(default=None, max_length=64)
@@ -148,12 +150,29 @@ class StageStatus(ApiModel):
 class RunRecord(ApiModel):
     """A training run and its artifact."""
 
+    id: str = Field(max_length=32)
+    """Run id: `<spec.run>-<hash of the training spec>`."""
     run: int = Field(ge=0)
-    """Run number."""
+    """spec.run of the run."""
     artifact: str = Field(max_length=2048)
     """Artifact URI of the run."""
     succeeded_at: str | None = Field(default=None, max_length=64)
     """When training succeeded (RFC 3339)."""
+
+
+class DriftStatus(ApiModel):
+    """Result of the latest completed drift check."""
+
+    score: float | None = None
+    """Measured drift score."""
+    threshold: float | None = None
+    """Threshold it was compared with."""
+    checked_at: str | None = Field(default=None, max_length=64)
+    """When the check finished (RFC 3339)."""
+    job: str = Field(default="", max_length=253)
+    """The Job that measured it."""
+    cluster: str = Field(default="", max_length=253)
+    """Member cluster running the drift checks (the inference site)."""
 
 
 class MLPipelineStatus(ApiModel):
@@ -168,10 +187,15 @@ class MLPipelineStatus(ApiModel):
     """Stage in progress, or Serving once every stage is up."""
     stages: list[StageStatus] = Field(default_factory=list, max_length=3)
     """One entry per stage."""
+    serving_run: str = Field(default="", max_length=32)
+    """Id of the run whose artifact the inference stage serves."""
     runs: list[RunRecord] = Field(default_factory=list, max_length=32)
-    """Successful runs, newest first; a rollback is a spec change to an earlier run."""
+    """Successful runs, newest first. A rollback is a spec change back to an earlier run's
+    training spec: its artifact is served again without retraining."""
+    drift: DriftStatus | None = None
+    """The latest drift check."""
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
-    """Ready, Trained, Serving, DriftDetected."""
+    """Ready, Trained, Serving, DriftDetected, Degraded."""
 
 
 class MLPipeline(ApiModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,10 +55,18 @@ def sync(
     kinds: Iterable[str],
     *,
     prune: bool = True,
+    stage: str | None = None,
+    create_only: Collection[str] = (),
 ) -> SyncResult:
-    """Makes the owner's children of `kinds` in `namespace` equal `desired`."""
+    """Makes the owner's children of `kinds` in `namespace` equal `desired`.
+
+    `stage` narrows the children to one stage of the owner (its other stages may share the
+    cluster and kinds); kinds in `create_only` are written once and then left as they are
+    (a Job's pod template is immutable: a changed Job is a new Job, under a new name)."""
     result = SyncResult()
     selector = f"{labels.OWNER}={owner}"
+    if stage is not None:
+        selector += f",{labels.STAGE}={stage}"
     live_by_ref = {
         ref({"kind": kind, **item}): {"kind": kind, **item}
         for kind in kinds
@@ -71,9 +79,9 @@ def sync(
         live_hash = ((live or {}).get("metadata", {}).get("annotations") or {}).get(
             labels.APPLIED_HASH
         )
-        if (
-            live is not None
-            and live_hash == stamped["metadata"]["annotations"][labels.APPLIED_HASH]
+        if live is not None and (
+            obj["kind"] in create_only
+            or live_hash == stamped["metadata"]["annotations"][labels.APPLIED_HASH]
         ):
             result.live[key] = live
             continue
@@ -88,5 +96,12 @@ def sync(
     return result
 
 
-def remove_all(client: KubeClient, namespace: str, owner: str, kinds: Iterable[str]) -> list[str]:
-    return sync(client, namespace, owner, [], kinds).pruned
+def remove_all(
+    client: KubeClient,
+    namespace: str,
+    owner: str,
+    kinds: Iterable[str],
+    *,
+    stage: str | None = None,
+) -> list[str]:
+    return sync(client, namespace, owner, [], kinds, stage=stage).pruned

@@ -38,11 +38,15 @@ class Owner:
 
 
 def owner_label(kind: str, namespace: str, name: str) -> str:
-    value = f"{kind}.{namespace}.{name}"
-    if len(value) <= MAX_LABEL_VALUE:
+    return bounded(f"{kind}.{namespace}.{name}", MAX_LABEL_VALUE)
+
+
+def bounded(value: str, limit: int) -> str:
+    """`value` itself when it fits, else a prefix and a hash of the whole: still unique."""
+    if len(value) <= limit:
         return value
     digest = hashlib.sha256(value.encode()).hexdigest()[:10]
-    return f"{value[: MAX_LABEL_VALUE - 11].rstrip('.-_')}-{digest}"
+    return f"{value[: limit - 11].rstrip('.-_')}-{digest}"
 
 
 def child_metadata(

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from llmfleet import labels
 from llmfleet.api.common import Gpu
 from llmfleet.api.llmdeployment import DEFAULT_RUNTIME, LLMDeploymentSpec
+from llmfleet.render import scheduling
 from llmfleet.render.common import Owner, Rendered, child_metadata, refs
 from llmfleet.render.runtimes import CACHE_DIR, MODEL_DIR, RUNTIMES, TMP_DIR
 from llmfleet.segmentation import policies, roles
@@ -59,13 +60,6 @@ def deployment(
     gpu = gpu_of(spec)
     model, model_volumes, model_mounts = model_reference(spec)
     port = runtime.port
-    resources: dict[str, str] = {}
-    if gpu.count:
-        resources[gpu.resource_name] = str(gpu.count)
-    if spec.resources and spec.resources.cpu:
-        resources["cpu"] = spec.resources.cpu
-    if spec.resources and spec.resources.memory:
-        resources["memory"] = spec.resources.memory
 
     env: list[dict[str, Any]] = [
         {"name": "HF_HOME", "value": CACHE_DIR},
@@ -93,32 +87,14 @@ def deployment(
         volumes.append({"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}})
         mounts.append({"name": "shm", "mountPath": "/dev/shm"})  # noqa: S108 - NCCL shared memory
 
-    node_terms = [{"key": labels.LOCATION, "operator": "In", "values": [location]}]
-    if gpu.count and gpu.product:
-        node_terms.append(
-            {"key": labels.GPU_PRODUCT, "operator": "In", "values": list(gpu.product)}
-        )
-    tolerations: list[dict[str, Any]] = []
-    if gpu.count:
-        tolerations.append(
-            {"key": labels.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
-        )
-    tolerations += [
-        t.model_dump(by_alias=True, exclude_none=True) for t in spec.placement.tolerations or []
-    ]
     probe = {"httpGet": {"path": runtime.health_path, "port": "http"}}
     pod_spec: dict[str, Any] = {
         "serviceAccountName": owner.name,
         "automountServiceAccountToken": False,
         "securityContext": policies.pod_security_context(),
-        "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [{"matchExpressions": node_terms}]
-                }
-            }
-        },
-        "tolerations": tolerations,
+        **scheduling.pod_scheduling(
+            location, gpu, spec.placement.node_selector, spec.placement.tolerations
+        ),
         "containers": [
             {
                 "name": "server",
@@ -126,7 +102,7 @@ def deployment(
                 "args": [*runtime.args(model, spec.model.name, gpu.count), *spec.args],
                 "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
                 "env": env,
-                "resources": {"requests": resources, "limits": resources},
+                "resources": scheduling.container_resources(gpu, spec.resources),
                 "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": 180},
                 "readinessProbe": {**probe, "periodSeconds": 10},
                 "livenessProbe": {**probe, "periodSeconds": 20, "failureThreshold": 3},
@@ -136,8 +112,6 @@ def deployment(
         ],
         "volumes": volumes,
     }
-    if spec.placement.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.placement.node_selector)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -198,11 +172,15 @@ def self_managed(
     pods = selector_labels(owner)
     segmentation = spec.segmentation
     deny = policies.default_deny(name, namespace, object_labels, pods)
+    backend = policies.backend_label(owner.name)
     ingress = policies.ingress_from_callers(
         name, namespace, object_labels, pods, runtime.port,
         allowed_namespaces=segmentation.allowed_namespaces if segmentation else [],
         metrics_namespace=metrics_namespace,
-        callers={labels.ROLE: "gateway", policies.backend_label(owner.name): "true"},
+        callers=[
+            {labels.ROLE: "gateway", backend: "true"},  # gateways that route to this model
+            {labels.ROLE: "drift-monitor", backend: "true"},  # its pipeline's drift checks
+        ],
     )  # fmt: skip
     uri = spec.model.uri or f"hf://{spec.model.name}"
     egress = policies.egress_to_declared(

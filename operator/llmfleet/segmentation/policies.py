@@ -82,15 +82,14 @@ def ingress_from_callers(
     allowed_namespaces: Sequence[str],
     metrics_namespace: str,
     allowed_cidrs: Sequence[str] = (),
-    callers: Mapping[str, str] | None = None,
+    callers: Sequence[Mapping[str, str]] = (),
     same_namespace: bool = False,
 ) -> dict[str, Any]:
     """Declared edges only: the callers' pods (or the whole namespace), declared namespaces
     and address ranges, and the metrics scraper."""
     namespaces = sorted({*allowed_namespaces, metrics_namespace})
     sources: list[dict[str, Any]] = []
-    if callers:
-        sources.append({"podSelector": {"matchLabels": dict(callers)}})
+    sources += [{"podSelector": {"matchLabels": dict(c)}} for c in callers]
     if same_namespace:
         sources.append({"podSelector": {}})
     sources += [
