@@ -22,6 +22,7 @@ from tests.integration import resources
 from tests.integration.conftest import Fleet, Operator
 from tests.integration.polling import wait_until
 from tests.integration.resources import condition, create_chat_endpoint, ready
+from tests.integration.test_mlpipeline import all_stages_up, pipeline
 
 PLURAL = "llmdeployments"
 pytestmark = pytest.mark.usefixtures("operator")
@@ -395,7 +396,8 @@ def test_an_unreachable_member_is_unknown_and_nothing_moves_or_is_deleted(
 WRITE = re.compile(r'verb="(APPLY|PATCH|POST|DELETE)"')
 OPERATOR_RESOURCES = re.compile(
     r'resource="(llmdeployments|chatendpoints|deployments|services|serviceaccounts|'
-    r'networkpolicies|poddisruptionbudgets|secrets|namespaces|events|configmaps|ingresses)"'
+    r"networkpolicies|poddisruptionbudgets|secrets|namespaces|events|configmaps|ingresses|"
+    r'mlpipelines|jobs|cronjobs)"'
 )
 
 
@@ -440,8 +442,32 @@ def test_no_writes_on_resync_or_restart(fleet: Fleet, namespace: str, operator: 
     wait_until(
         chat_settled, what="the hybrid endpoint to be ready with both paths open", timeout=90
     )
+    # A pipeline across both clusters: a finished training Job in the member, its own model
+    # and endpoint, a drift CronJob (on a schedule that does not fire during the test).
+    drift = {"drift": {"schedule": "0 0 1 1 *", "threshold": 0.2, "image": "checker:1"}}
+    client.CustomObjectsApi(fleet.cloud).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "mlpipelines",
+        pipeline("still-pipeline", ("onprem", "cloud", "onprem"), monitoring=drift),
+    )  # fmt: skip
+    wait_until(
+        lambda: all_stages_up(fleet, namespace, "still-pipeline"),
+        what="the pipeline to have every stage up",
+        timeout=120,
+    )
 
     apis = fleet.clients()
+
+    def rolled_out() -> bool:
+        """Gateways restart when a cross-cluster address arrives; those rollouts are writes."""
+        for api in apis.values():
+            for d in client.AppsV1Api(api).list_namespaced_deployment(namespace).items:
+                counts = (d.status.replicas, d.status.updated_replicas, d.status.ready_replicas)
+                current = d.status.observed_generation == d.metadata.generation
+                if not current or counts != (d.spec.replicas,) * 3:
+                    return False
+        return True
+
+    wait_until(rolled_out, what="every rollout to finish", timeout=90)
 
     def quiet() -> bool:
         """Earlier tests' namespaces are gone: their deletions are writes of their own."""
@@ -454,17 +480,18 @@ def test_no_writes_on_resync_or_restart(fleet: Fleet, namespace: str, operator: 
     wait_until(quiet, what="earlier tests' namespaces to finish terminating", timeout=180)
     before = {c: operator_writes(api) for c, api in apis.items()}
     resynced = operator.log.read_text().count("Timer 'resync' succeeded")
+    # Six resources (two models, the endpoint, the pipeline and its model and endpoint).
     wait_until(
-        lambda: operator.log.read_text().count("Timer 'resync' succeeded") >= resynced + 6,
-        what="three resync rounds over both resources",
+        lambda: operator.log.read_text().count("Timer 'resync' succeeded") >= resynced + 18,
+        what="three resync rounds over every resource",
     )
     after_resync = {c: operator_writes(api) for c, api in apis.items()}
     assert {c: delta(before[c], after_resync[c]) for c in apis} == {"cloud": {}, "onprem": {}}
 
     operator.restart()
     wait_until(
-        lambda: operator.log.read_text().count("Timer 'resync' succeeded") >= 2,
-        what="the restarted operator to resync",
+        lambda: operator.log.read_text().count("Timer 'resync' succeeded") >= 12,
+        what="the restarted operator to resync every resource twice",
     )
     after_restart = {c: operator_writes(api) for c, api in apis.items()}
     assert {c: delta(after_resync[c], after_restart[c]) for c in apis} == {

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from llmfleet import labels
 from llmfleet import status as conditions
 from llmfleet.api.common import Placement
-from llmfleet.api.mlpipeline import Drift, MLPipelineSpec
+from llmfleet.api.mlpipeline import Drift, MLPipelineSpec, MLPipelineStatus
 from llmfleet.kube import apply
 from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import KubeClient, KubeError
@@ -514,6 +514,11 @@ def report(
     }
     if drift.status is not None:
         new["drift"] = {k: v for k, v in drift.status.items() if v is not None}
+    # The API server fills the schema's defaults; compare with the same form, or every
+    # resync would see a difference and write.
+    new = MLPipelineStatus.model_validate(new).model_dump(
+        by_alias=True, exclude_none=True, mode="json"
+    )
     events = transition_events(old, new, stages)
     return Outcome(status=new if new != old else None, events=events)
 
