@@ -25,8 +25,13 @@ MANIFESTS = [
     SAMPLES / "12-llm-onprem-unmanaged-onprem-endpoint.yaml",
     REPO_ROOT / "config" / "demo" / "onprem-too-big.yaml",
 ]
-KINDS = {"LLMDeployment": "llmdeployments", "ChatEndpoint": "chatendpoints"}
+KINDS = {
+    "LLMDeployment": "llmdeployments",
+    "ChatEndpoint": "chatendpoints",
+    "MLPipeline": "mlpipelines",
+}
 HYBRID = REPO_ROOT / "config" / "demo" / "hybrid-chat.yaml"
+PIPELINE = REPO_ROOT / "config" / "demo" / "pipeline.yaml"
 
 
 def apply_manifests(api: client.ApiClient, documents: list[dict[str, Any]]) -> list[str]:
@@ -56,6 +61,7 @@ def apply_manifests(api: client.ApiClient, documents: list[dict[str, Any]]) -> l
 def demo_documents(stub_url: str) -> list[dict[str, Any]]:
     texts = [path.read_text() for path in MANIFESTS]
     texts.append(HYBRID.read_text().replace("STUB_URL", stub_url))
+    texts.append(PIPELINE.read_text())
     return [doc for text in texts for doc in yaml.safe_load_all(text) if doc]
 
 
@@ -117,9 +123,13 @@ def main() -> int:
         balancers = LoadBalancerSimulator({"cloud": hub, "onprem": member}).start()
         try:
             names = apply_manifests(hub, demo_documents(stub.url))
-            fleet.log(f"applied {len(names)} LLMDeployments and a hybrid ChatEndpoint; waiting")
+            fleet.log(
+                f"applied {len(names)} LLMDeployments, a hybrid ChatEndpoint and an MLPipeline; "
+                "waiting"
+            )
             objects = wait_for(hub, names, timeout=90)
             endpoint = wait_for_endpoint(hub)
+            pipeline = wait_for_pipeline(hub)
             answer = ask_the_gateway(member)
         finally:
             operator.terminate()
@@ -149,6 +159,8 @@ def main() -> int:
         )
         print()
         print_endpoint(endpoint, answer)
+        print()
+        print_pipeline(pipeline)
         print()
         fleet_rows, _ = show.federation_rows(hub)
         print(show.fleet_table(fleet_rows))
@@ -213,6 +225,31 @@ def print_endpoint(endpoint: dict[str, Any], answer: str) -> None:
         "\nA request through the on-prem gateway (its primary backend m12-llm is a simulated "
         f"model server, so it falls back to the model served on 127.0.0.1):\n  {answer}"
     )
+
+
+def wait_for_pipeline(hub: client.ApiClient, timeout: float = 120) -> dict[str, Any]:
+    """The pipeline once it serves: trained in the cloud, then served on premises."""
+    objects_api = client.CustomObjectsApi(hub)
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = dict(
+            objects_api.get_namespaced_custom_object(
+                "llmfleet.io", "v1alpha1", NAMESPACE, "mlpipelines", "support-bot"
+            )
+        )
+        if settled(obj) or time.monotonic() > deadline:
+            return obj
+        time.sleep(1)
+
+
+def print_pipeline(pipeline: dict[str, Any]) -> None:
+    status = pipeline.get("status") or {}
+    rows = [
+        (s["name"], s["location"], s.get("cluster") or "-", s["phase"], s["child"], s["message"])
+        for s in status.get("stages") or []
+    ]
+    print(f"MLPipeline support-bot: option {status.get('option', '-')}")
+    print(show.render_table(("STAGE", "LOCATION", "CLUSTER", "PHASE", "CHILD", "DETAIL"), rows))
 
 
 def wait_for(hub: client.ApiClient, names: list[str], timeout: float) -> list[dict[str, Any]]:
