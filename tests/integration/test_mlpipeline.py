@@ -376,6 +376,36 @@ def test_a_stage_that_cannot_be_placed_says_so(fleet: Fleet, namespace: str) -> 
     )["items"]
 
 
+def test_a_name_taken_by_a_foreign_model_is_reported_not_taken_over(
+    fleet: Fleet, namespace: str
+) -> None:
+    name = "taken"
+    mine = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "LLMDeployment",
+        "metadata": {"name": name},
+        "spec": {"model": {"name": "someone/elses-model"}, "placement": {"location": "cloud"}},
+    }
+    objects = client.CustomObjectsApi(fleet.cloud)
+    objects.create_namespaced_custom_object(GROUP, VERSION, namespace, "llmdeployments", mine)
+    create(fleet, namespace, pipeline(name, ("cloud", "cloud", "cloud")))
+
+    def conflict() -> dict[str, Any] | None:
+        obj = get(fleet, namespace, name)
+        return obj if stages(obj).get("inference", {}).get("phase") == "Failed" else None
+
+    obj = wait_until(conflict, what="the inference stage to report the taken name", timeout=60)
+    message = stages(obj)["inference"]["message"]
+    assert f"LLMDeployment/{name} already exists" in message
+    assert "delete or rename it" in message
+    assert condition(obj, "Ready")["reason"] == "NameConflict"
+    assert condition(obj, "Degraded")["status"] == "True"
+    theirs = resources.get(fleet.cloud, namespace, "llmdeployments", name)
+    assert theirs["spec"]["model"] == {"name": "someone/elses-model"}
+    assert "ownerReferences" not in theirs["metadata"]
+    assert labels.OWNER not in (theirs["metadata"].get("labels") or {})
+
+
 def run_drift_check(api: client.ApiClient, namespace: str, cronjob: str, job: str) -> None:
     """What `kubectl create job --from=cronjob/NAME` does: one check now, not at the schedule."""
     batch = client.BatchV1Api(api)

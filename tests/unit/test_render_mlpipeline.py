@@ -267,3 +267,79 @@ def test_serving_run(
 ) -> None:
     chosen = reconcile.serving_run(render.Run(desired, 0, ""), runs, previous)
     assert (chosen.id if chosen else None) == serves
+
+
+# --- stages run by owned resources ----------------------------------------------------------
+
+
+def owned(generation: int, observed: int | None, **conditions: tuple[str, str]) -> dict[str, Any]:
+    found = [
+        {"type": t, "status": value, "reason": reason, "message": f"{t} says {reason}"}
+        for t, (value, reason) in conditions.items()
+    ]
+    status = (
+        {"conditions": found}
+        if observed is None
+        else {"observedGeneration": observed, "conditions": found}
+    )
+    return {"metadata": {"generation": generation, "creationTimestamp": "t0"}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("live", "phase", "reason"),
+    [
+        (owned(2, 1, Ready=("True", "Ready")), "Pending", "Deploying"),  # status is stale
+        (owned(1, None), "Pending", "Deploying"),  # never reconciled yet
+        (owned(1, 1, Ready=("True", "Ready")), "Running", "Serving"),
+        (owned(1, 1, Ready=("False", "ReplicasLoading"), Placed=("True", "Placed")), "Pending", "Deploying"),
+        (owned(1, 1, Ready=("False", "InsufficientGPU"), Placed=("False", "InsufficientGPU")), "Unschedulable", "InsufficientGPU"),
+        (owned(1, 1, Ready=("Unknown", "ClusterUnreachable")), "Unknown", "ClusterUnreachable"),
+        (owned(1, 1, Ready=("False", "SecretNotFound"), Degraded=("True", "SecretNotFound")), "Failed", "SecretNotFound"),
+    ],
+)  # fmt: skip
+def test_owned_resource_conditions_give_the_stage_phase(
+    live: dict[str, Any], phase: str, reason: str
+) -> None:
+    stage = reconcile.child_stage({"name": "inference", "child": "LLMDeployment/x"}, live, "c1")
+    assert (stage.phase, stage.reason) == (phase, reason)
+    assert stage.entry["cluster"] == "c1"
+
+
+def stage_of(name: str, phase: str, reason: str = "R") -> reconcile.Stage:
+    return reconcile.Stage({"name": name, "phase": phase, "message": f"{name} {phase}"}, reason)
+
+
+RUN = render.Run("1-new", 1, "s3://new")
+OLD = render.Run("0-old", 0, "s3://old")
+
+
+@pytest.mark.parametrize(
+    ("phases", "serving", "ready", "reason"),
+    [
+        (("Succeeded", "Running", "Running"), RUN, True, "Serving"),
+        (("Running", "Running", "Running"), OLD, False, "Training"),
+        (("Failed", "Running", "Running"), OLD, False, "TrainingFailed"),
+        (("Unschedulable", "Pending", "Pending"), None, False, "InsufficientGPU"),
+        (("Unknown", "Running", "Running"), OLD, None, "ClusterUnreachable"),
+        (("Succeeded", "Pending", "Pending"), RUN, False, "Deploying"),
+        (("Succeeded", "Running", "Unknown"), RUN, None, "ClusterUnreachable"),
+        (("Succeeded", "Running", "Running"), OLD, False, "RollingOut"),
+    ],
+)
+def test_readiness(
+    phases: tuple[str, str, str], serving: render.Run | None, ready: bool | None, reason: str
+) -> None:
+    reasons = {
+        "Failed": "TrainingFailed",
+        "Unschedulable": "InsufficientGPU",
+        "Unknown": "ClusterUnreachable",
+        "Pending": "Deploying",
+    }
+    stages = [
+        stage_of(n, p, reasons.get(p, "R"))
+        for n, p in zip(("training", "inference", "endpoint"), phases, strict=True)
+    ]
+    value, why, message = reconcile.readiness(RUN, serving, stages)
+    assert (value, why) == (ready, reason)
+    if serving is OLD and phases[0] in ("Running", "Failed"):
+        assert "run 0-old keeps serving" in message

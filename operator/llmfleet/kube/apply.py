@@ -27,6 +27,16 @@ def with_hash(obj: Mapping[str, Any]) -> dict[str, Any]:
     return dict(stamped)
 
 
+class ForeignObjectError(Exception):
+    """A desired child's name is taken by an object the owner does not manage."""
+
+    def __init__(self, ref: str, cluster: str, namespace: str) -> None:
+        super().__init__(
+            f"{ref} already exists in namespace {namespace} of cluster {cluster} and is not "
+            "managed by this resource: delete or rename it"
+        )
+
+
 @dataclass
 class SyncResult:
     applied: list[str] = field(default_factory=list)
@@ -57,12 +67,15 @@ def sync(
     prune: bool = True,
     stage: str | None = None,
     create_only: Collection[str] = (),
+    refuse_foreign: bool = False,
 ) -> SyncResult:
     """Makes the owner's children of `kinds` in `namespace` equal `desired`.
 
     `stage` narrows the children to one stage of the owner (its other stages may share the
     cluster and kinds); kinds in `create_only` are written once and then left as they are
-    (a Job's pod template is immutable: a changed Job is a new Job, under a new name)."""
+    (a Job's pod template is immutable: a changed Job is a new Job, under a new name). With
+    `refuse_foreign`, a child whose name is taken by an object without the owner's label
+    raises ForeignObjectError instead of being taken over."""
     result = SyncResult()
     selector = f"{labels.OWNER}={owner}"
     if stage is not None:
@@ -85,6 +98,10 @@ def sync(
         ):
             result.live[key] = live
             continue
+        if live is None and refuse_foreign:
+            meta = obj["metadata"]
+            if client.get(obj["kind"], meta.get("namespace"), meta["name"]) is not None:
+                raise ForeignObjectError(key, client.cluster, namespace)
         result.live[key] = {"kind": obj["kind"], **client.apply(stamped)}
         result.applied.append(key)
     if prune:

@@ -285,7 +285,17 @@ def serve(
     desired = []
     if serving is not None:
         desired = [render.inference(spec, owner, serving), render.endpoint(spec, owner)]
-    result = apply.sync(federation.hub, owner.namespace, owner.label, desired, render.HUB_KINDS)
+    try:
+        result = apply.sync(
+            federation.hub, owner.namespace, owner.label, desired, render.HUB_KINDS,
+            refuse_foreign=True,
+        )  # fmt: skip
+    except apply.ForeignObjectError as taken:
+        return (
+            Stage({**inference, "phase": "Failed", "message": str(taken)}, "NameConflict"),
+            Stage({**endpoint, "phase": "Pending", "message": str(taken)}, "NameConflict"),
+            {},
+        )
     if serving is None:
         waiting = "waiting for the first training run to succeed"
         return (
