@@ -59,6 +59,17 @@ kind-up: venv ## Same two-cluster topology on kind (needs Docker and kind)
 kind-down: venv ## Delete the kind clusters
 	$(BIN)/python -m localfleet kind-down
 
+IMAGE ?= ghcr.io/llmfleet/llmfleet:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+.PHONY: image
+image: ## Build the operator image with Docker (IMAGE=... to name it)
+	@command -v docker >/dev/null || { echo "make image needs Docker; the chart and tests do not" >&2; exit 1; }
+	docker build -t $(IMAGE) .
+
+.PHONY: chart-lint
+chart-lint: binaries ## helm lint the chart (default values)
+	"$$(hack/build-binaries.sh --print-bin-dir)/helm" lint --strict charts/llmfleet
+
 CRD_DIRS := crds charts/llmfleet/crds
 
 .PHONY: crds

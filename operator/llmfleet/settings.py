@@ -41,6 +41,8 @@ class Settings:
     gateway_image: str | None = None
     # The drift checker image for MLPipelines without `monitoring.drift.image`.
     drift_image: str | None = None
+    # Member-cluster Secrets by name (read one by one); empty: every labelled Secret.
+    member_secrets: tuple[str, ...] = ()
 
 
 def _env(name: str, default: str) -> str:
@@ -67,6 +69,14 @@ def parse(argv: list[str] | None = None) -> Settings:
         "--members-namespace",
         default=_env("MEMBERS_NAMESPACE", "llmfleet-system"),
         help="namespace of member-cluster Secrets (env LLMFLEET_MEMBERS_NAMESPACE)",
+    )
+    parser.add_argument(
+        "--member-secret",
+        action="append",
+        default=[n for n in _env("MEMBER_SECRETS", "").split(",") if n],
+        help="name of a member-cluster Secret in the members namespace (repeatable; env "
+        "LLMFLEET_MEMBER_SECRETS); the operator then reads only these, by name, and needs no "
+        "right to list Secrets; default: every Secret labelled as a member cluster",
     )
     parser.add_argument(
         "--metrics-namespace",
@@ -131,4 +141,5 @@ def parse(argv: list[str] | None = None) -> Settings:
         egress_cidrs=tuple(args.egress_cidr),
         gateway_image=args.gateway_image,
         drift_image=args.drift_image,
+        member_secrets=tuple(args.member_secret),
     )

@@ -17,13 +17,15 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from llmfleet import labels
+from localfleet import chart, seed, topology
 from localfleet import fleet as localfleet
-from localfleet import seed, topology
 from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import REPO_ROOT
 from tests.integration.polling import wait_until
 
 pytestmark = pytest.mark.integration
+DEMO_NAMESPACE = "llmfleet-demo"
+NOT_FOUND = 404
 
 
 @dataclass
@@ -54,6 +56,16 @@ def _refuse_unless_test_cluster(name: str, api: client.ApiClient) -> None:
         )
 
 
+def _free_the_demos_gpus(api: client.ApiClient) -> None:
+    """Tests size their GPU requests to the fleet's nodes: what `make demo` left running would
+    hold GPUs they need. Its namespace goes; the test operator finishes the hub's deletions."""
+    try:
+        client.CoreV1Api(api).delete_namespace(DEMO_NAMESPACE)
+    except ApiException as error:
+        if error.status != NOT_FOUND:
+            raise
+
+
 @pytest.fixture(scope="session")
 def fleet() -> Iterator[Fleet]:
     try:
@@ -69,6 +81,7 @@ def fleet() -> Iterator[Fleet]:
     apis = {name: localfleet.api_client(path) for name, path in kubeconfigs.items()}
     for name, api in apis.items():
         _refuse_unless_test_cluster(name, api)
+        _free_the_demos_gpus(api)
     yield Fleet(kubeconfigs=kubeconfigs, cloud=apis["cloud"], onprem=apis["onprem"])
     for api in apis.values():
         api.close()
@@ -82,6 +95,25 @@ def namespace(fleet: Fleet, request: pytest.FixtureRequest) -> Iterator[str]:
     body = {"metadata": {"name": name, "labels": {labels.TEST_CLUSTER: "true"}}}
     for api in fleet.clients().values():
         client.CoreV1Api(api).create_namespace(body)
+    # Onboarding a workload namespace: the operator may read the Secrets its resources name.
+    client.RbacAuthorizationV1Api(fleet.cloud).create_namespaced_role_binding(
+        name,
+        {
+            "metadata": {"name": chart.TENANT_SECRETS_ROLE},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": chart.TENANT_SECRETS_ROLE,
+            },
+            "subjects": [
+                {
+                    "kind": "ServiceAccount",
+                    "name": chart.SERVICE_ACCOUNT,
+                    "namespace": chart.NAMESPACE,
+                }
+            ],
+        },
+    )
     yield name
     for api in fleet.clients().values():
         client.CoreV1Api(api).delete_namespace(name)
@@ -153,10 +185,22 @@ class Operator:
 
 
 @pytest.fixture(scope="session")
+def chart_release(fleet: Fleet, crds: list[str]) -> str:
+    """The chart installed into the hub with Helm, as a user installs it."""
+    return chart.install(fleet.kubeconfigs["cloud"], chart.TEST_VALUES)
+
+
+@pytest.fixture(scope="session")
 def operator(
-    fleet: Fleet, crds: list[str], tmp_path_factory: pytest.TempPathFactory
+    fleet: Fleet, chart_release: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
-    running = Operator(fleet.kubeconfigs["cloud"], tmp_path_factory.mktemp("operator"))
+    """The operator with the chart ServiceAccount's token: every scenario runs with exactly
+    the rights the chart grants, no more."""
+    workdir = tmp_path_factory.mktemp("operator")
+    kubeconfig = chart.service_account_kubeconfig(
+        fleet.cloud, fleet.kubeconfigs["cloud"], workdir / "operator.kubeconfig"
+    )
+    running = Operator(kubeconfig, workdir)
     running.start()
     yield running
     running.stop()

@@ -14,7 +14,7 @@ from llmfleet import metrics
 from llmfleet.kube import apply
 from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import KubeError
-from llmfleet.reconcile import Outcome
+from llmfleet.reconcile import Outcome, forbidden
 from llmfleet.render.common import Owner
 
 # kopf reads timer intervals when handlers are registered, so the setting arrives by env.
@@ -32,8 +32,12 @@ async def reconcile(
     try:
         outcome: Outcome = await run(memo, fn, body, memo.federation, memo.settings)
     except KubeError as error:
-        metrics.RECONCILE_ERRORS.labels(kind, "KubeError").inc()
-        raise kopf.TemporaryError(str(error), delay=10) from error
+        metrics.RECONCILE_ERRORS.labels(kind, "Forbidden" if error.forbidden else "KubeError").inc()
+        if not error.forbidden:
+            raise kopf.TemporaryError(str(error), delay=10) from error
+        # Missing rights do not heal by retrying soon: say so where users look; the resync
+        # timer tries again.
+        outcome = forbidden(body, error)
     finally:
         metrics.RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
     if outcome.status is not None:

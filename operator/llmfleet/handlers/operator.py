@@ -54,6 +54,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         location=operator_settings.cluster_location,
         members_namespace=operator_settings.members_namespace,
         egress_cidrs=operator_settings.egress_cidrs,
+        member_secrets=operator_settings.member_secrets,
     )
     memo.pool = ThreadPoolExecutor(
         max_workers=operator_settings.api_workers, thread_name_prefix="llmfleet-api"

@@ -40,6 +40,8 @@ class Federation:
     secret_ttl: float = 10.0
     inventory_ttl: float = 30.0
     egress_cidrs: tuple[str, ...] = ()
+    # Registration Secrets by name: read with `get` only (RBAC by resourceNames), never listed.
+    member_secrets: tuple[str, ...] = ()
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _clients: dict[str, tuple[str, KubeClient]] = field(default_factory=dict)
     _members: _Cached | None = None
@@ -53,23 +55,38 @@ class Federation:
         members = [in_cluster_member(self.location, egress_cidrs=self.egress_cidrs)]
         problems: list[str] = []
         seen: set[str] = set()
-        for selector in MEMBER_SELECTORS:
-            for secret in self.hub.list("Secret", self.members_namespace, selector):
-                uid = secret["metadata"].get("uid", "")
-                if uid in seen:
-                    continue
-                seen.add(uid)
-                try:
-                    member = member_from_secret(secret)
-                except MemberSecretError as error:
-                    problems.append(str(error))
-                    continue
-                members.append(member)
-                self._remember_client(member, secret["metadata"].get("resourceVersion", ""))
+        for secret in self._registrations(problems):
+            uid = secret["metadata"].get("uid", "")
+            if uid in seen:
+                continue
+            seen.add(uid)
+            try:
+                member = member_from_secret(secret)
+            except MemberSecretError as error:
+                problems.append(str(error))
+                continue
+            members.append(member)
+            self._remember_client(member, secret["metadata"].get("resourceVersion", ""))
         value = (members, problems)
         with self._lock:
             self._members = _Cached(value, time.monotonic() + self.secret_ttl)
         return value
+
+    def _registrations(self, problems: list[str]) -> list[dict[str, Any]]:
+        if not self.member_secrets:
+            return [
+                secret
+                for selector in MEMBER_SELECTORS
+                for secret in self.hub.list("Secret", self.members_namespace, selector)
+            ]
+        found = []
+        for name in self.member_secrets:
+            secret = self.hub.get("Secret", self.members_namespace, name)
+            if secret is None:
+                problems.append(f"member Secret {self.members_namespace}/{name} does not exist")
+            else:
+                found.append(secret)
+        return found
 
     def client(self, member: MemberCluster) -> KubeClient:
         if member.kubeconfig is None:

@@ -17,6 +17,7 @@ from kubernetes import client
 from llmfleet import metrics
 
 FIELD_MANAGER = "llmfleet"
+FORBIDDEN = 403
 NOT_FOUND = 404
 
 
@@ -59,6 +60,10 @@ class KubeError(Exception):
     @property
     def unreachable(self) -> bool:
         return self.status == 0 or self.status >= 500
+
+    @property
+    def forbidden(self) -> bool:
+        return self.status == FORBIDDEN
 
 
 def path_of(kind: str, namespace: str | None = None, name: str | None = None) -> str:

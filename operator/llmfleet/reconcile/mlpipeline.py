@@ -188,7 +188,7 @@ def job_stage(
             {**entry, "phase": "Failed", "completionTime": finished, "message": message},
             "TrainingFailed",
         ), None
-    if status.get("active"):
+    if status.get("ready"):  # `active` counts pods still waiting for a node too
         message = f"run {run.id} is training on {base['cluster']}"
         return Stage({**entry, "phase": "Running", "message": message}, "Training"), None
     waiting = pending_pod_message(client, namespace, name)
