@@ -66,10 +66,12 @@ def values_file(values: dict[str, Any]) -> Path:
     return Path(out.name)
 
 
-def template(values: dict[str, Any], namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+def template(
+    values: dict[str, Any], namespace: str = NAMESPACE, release: str = RELEASE
+) -> list[dict[str, Any]]:
     path = values_file(values)
     try:
-        text = helm("template", RELEASE, str(CHART), "--namespace", namespace, "-f", str(path))
+        text = helm("template", release, str(CHART), "--namespace", namespace, "-f", str(path))
     finally:
         path.unlink()
     return [doc for doc in yaml.safe_load_all(text) if doc]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -128,8 +129,9 @@ def main() -> int:
                 "waiting"
             )
             objects = wait_for(hub, names, timeout=90)
-            endpoint = wait_for_endpoint(hub)
-            pipeline = wait_for_pipeline(hub)
+            endpoint = wait_for_object(hub, "chatendpoints", "hybrid-chat", sites_ready, 90)
+            # Trained in the cloud, then served on premises.
+            pipeline = wait_for_object(hub, "mlpipelines", "support-bot", settled, 120)
             answer = ask_the_gateway(member)
         finally:
             operator.terminate()
@@ -171,21 +173,32 @@ def main() -> int:
     return 0
 
 
-def wait_for_endpoint(hub: client.ApiClient, timeout: float = 90) -> dict[str, Any]:
+def wait_for_object(
+    hub: client.ApiClient,
+    plural: str,
+    name: str,
+    done: Callable[[dict[str, Any]], bool],
+    timeout: float,
+) -> dict[str, Any]:
+    """The object once `done` says so, or as it is when the time is up (the tables say why)."""
     objects_api = client.CustomObjectsApi(hub)
     deadline = time.monotonic() + timeout
     while True:
         obj = dict(
             objects_api.get_namespaced_custom_object(
-                "llmfleet.io", "v1alpha1", NAMESPACE, "chatendpoints", "hybrid-chat"
+                "llmfleet.io", "v1alpha1", NAMESPACE, plural, name
             )
         )
-        status = obj.get("status") or {}
-        current = status.get("observedGeneration") == obj["metadata"]["generation"]
-        sites = status.get("sites") or []
-        if (current and sites and all(s["ready"] for s in sites)) or time.monotonic() > deadline:
+        if done(obj) or time.monotonic() > deadline:
             return obj
         time.sleep(1)
+
+
+def sites_ready(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    current = status.get("observedGeneration") == obj["metadata"]["generation"]
+    sites = status.get("sites") or []
+    return bool(current and sites and all(s["ready"] for s in sites))
 
 
 def ask_the_gateway(member: client.ApiClient) -> str:
@@ -225,21 +238,6 @@ def print_endpoint(endpoint: dict[str, Any], answer: str) -> None:
         "\nA request through the on-prem gateway (its primary backend m12-llm is a simulated "
         f"model server, so it falls back to the model served on 127.0.0.1):\n  {answer}"
     )
-
-
-def wait_for_pipeline(hub: client.ApiClient, timeout: float = 120) -> dict[str, Any]:
-    """The pipeline once it serves: trained in the cloud, then served on premises."""
-    objects_api = client.CustomObjectsApi(hub)
-    deadline = time.monotonic() + timeout
-    while True:
-        obj = dict(
-            objects_api.get_namespaced_custom_object(
-                "llmfleet.io", "v1alpha1", NAMESPACE, "mlpipelines", "support-bot"
-            )
-        )
-        if settled(obj) or time.monotonic() > deadline:
-            return obj
-        time.sleep(1)
 
 
 def print_pipeline(pipeline: dict[str, Any]) -> None:

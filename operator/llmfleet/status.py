@@ -35,3 +35,18 @@ def condition(
 
 def find(conditions: Sequence[Mapping[str, Any]], type_: str) -> Mapping[str, Any]:
     return next((c for c in conditions if c.get("type") == type_), {})
+
+
+def conditions_of(
+    items: Sequence[tuple[str, bool | None, str, str]],
+    *,
+    generation: int,
+    previous: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """Conditions from (type, status, reason, message), keeping unchanged transition times."""
+    return [
+        condition(
+            type_, value, reason=reason, message=message, generation=generation, previous=previous
+        )
+        for type_, value, reason, message in items
+    ]

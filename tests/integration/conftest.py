@@ -25,6 +25,7 @@ from tests.integration.polling import wait_until
 
 pytestmark = pytest.mark.integration
 DEMO_NAMESPACE = "llmfleet-demo"
+TEST_NAMESPACE_PREFIX = "t-"
 NOT_FOUND = 404
 
 
@@ -56,14 +57,22 @@ def _refuse_unless_test_cluster(name: str, api: client.ApiClient) -> None:
         )
 
 
-def _free_the_demos_gpus(api: client.ApiClient) -> None:
-    """Tests size their GPU requests to the fleet's nodes: what `make demo` left running would
-    hold GPUs they need. Its namespace goes; the test operator finishes the hub's deletions."""
-    try:
-        client.CoreV1Api(api).delete_namespace(DEMO_NAMESPACE)
-    except ApiException as error:
-        if error.status != NOT_FOUND:
-            raise
+def _clear_leftovers(api: client.ApiClient) -> None:
+    """Tests size their GPU requests to the fleet's nodes: namespaces an interrupted run left
+    behind, and what `make demo` left running, would hold GPUs they need. They go; the test
+    operator finishes the hub's deletions (finalizers)."""
+    core = client.CoreV1Api(api)
+    leftovers = [
+        ns.metadata.name
+        for ns in core.list_namespace(label_selector=f"{labels.TEST_CLUSTER}=true").items
+        if ns.metadata.name.startswith(TEST_NAMESPACE_PREFIX)
+    ]
+    for name in [*leftovers, DEMO_NAMESPACE]:
+        try:
+            core.delete_namespace(name)
+        except ApiException as error:
+            if error.status != NOT_FOUND:
+                raise
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +90,7 @@ def fleet() -> Iterator[Fleet]:
     apis = {name: localfleet.api_client(path) for name, path in kubeconfigs.items()}
     for name, api in apis.items():
         _refuse_unless_test_cluster(name, api)
-        _free_the_demos_gpus(api)
+        _clear_leftovers(api)
     yield Fleet(kubeconfigs=kubeconfigs, cloud=apis["cloud"], onprem=apis["onprem"])
     for api in apis.values():
         api.close()
@@ -91,7 +100,7 @@ def fleet() -> Iterator[Fleet]:
 def namespace(fleet: Fleet, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace of the same name in every cluster, deleted after the test."""
     stem = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"t-{stem}-{uuid.uuid4().hex[:6]}"
+    name = f"{TEST_NAMESPACE_PREFIX}{stem}-{uuid.uuid4().hex[:6]}"
     body = {"metadata": {"name": name, "labels": {labels.TEST_CLUSTER: "true"}}}
     for api in fleet.clients().values():
         client.CoreV1Api(api).create_namespace(body)

@@ -118,7 +118,10 @@ def test_rbac_has_no_wildcard_and_no_cluster_wide_secrets(values: dict[str, Any]
 def test_rendered_chart_passes_a_server_side_dry_run_and_its_pod_is_restricted(
     fleet: Fleet, crds: list[str], restricted_namespace: str
 ) -> None:
-    objects = chart.template(chart.TEST_VALUES, namespace=restricted_namespace)
+    # Another release name: its cluster-wide objects must not collide with the installed ones.
+    objects = chart.template(
+        chart.TEST_VALUES, namespace=restricted_namespace, release="llmfleet-dry-run"
+    )
     resources = dynamic.DynamicClient(fleet.cloud).resources
     for obj in objects:
         api = resources.get(api_version=obj["apiVersion"], kind=obj["kind"])

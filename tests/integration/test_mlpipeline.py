@@ -32,6 +32,15 @@ HUB_CLUSTER = "in-cluster"
 CLUSTER_OF = {"cloud": HUB_CLUSTER, "onprem": topology.ONPREM.name}
 GPU_OF = {"cloud": "NVIDIA-H100-80GB-HBM3", "onprem": "NVIDIA-L40S"}
 HOLD_LABEL = "llmfleet.io/test-hold"
+# Kinds a pipeline's stages leave in a cluster, and how to list them.
+LISTERS: dict[str, tuple[Any, str]] = {
+    "Job": (client.BatchV1Api, "list_namespaced_job"),
+    "CronJob": (client.BatchV1Api, "list_namespaced_cron_job"),
+    "Deployment": (client.AppsV1Api, "list_namespaced_deployment"),
+    "Pod": (client.CoreV1Api, "list_namespaced_pod"),
+    "NetworkPolicy": (client.NetworkingV1Api, "list_namespaced_network_policy"),
+    "ServiceAccount": (client.CoreV1Api, "list_namespaced_service_account"),
+}
 pytestmark = pytest.mark.usefixtures("operator", "load_balancers")
 
 
@@ -496,44 +505,10 @@ def test_drift_is_checked_on_the_inference_site_and_deletion_cleans_every_cluste
         for cluster, api in fleet.clients().items():
             for owner in owners:
                 selector = f"{labels.OWNER}={owner}"
-                for kind, items in (
-                    (
-                        "Job",
-                        client.BatchV1Api(api)
-                        .list_namespaced_job(namespace, label_selector=selector)
-                        .items,
-                    ),
-                    (
-                        "CronJob",
-                        client.BatchV1Api(api)
-                        .list_namespaced_cron_job(namespace, label_selector=selector)
-                        .items,
-                    ),
-                    (
-                        "Deployment",
-                        client.AppsV1Api(api)
-                        .list_namespaced_deployment(namespace, label_selector=selector)
-                        .items,
-                    ),
-                    (
-                        "Pod",
-                        client.CoreV1Api(api)
-                        .list_namespaced_pod(namespace, label_selector=selector)
-                        .items,
-                    ),
-                    (
-                        "NetworkPolicy",
-                        client.NetworkingV1Api(api)
-                        .list_namespaced_network_policy(namespace, label_selector=selector)
-                        .items,
-                    ),
-                    (
-                        "ServiceAccount",
-                        client.CoreV1Api(api)
-                        .list_namespaced_service_account(namespace, label_selector=selector)
-                        .items,
-                    ),
-                ):
+                for kind, (api_class, method) in LISTERS.items():
+                    items = getattr(api_class(api), method)(
+                        namespace, label_selector=selector
+                    ).items
                     found += [f"{cluster}: {kind}/{i.metadata.name}" for i in items]
         for plural in ("llmdeployments", "chatendpoints", PLURAL):
             items = client.CustomObjectsApi(fleet.cloud).list_namespaced_custom_object(

@@ -39,23 +39,14 @@ def forbidden(body: Mapping[str, Any], error: KubeError) -> Outcome:
     kept = [c for c in previous if c.get("type") not in ("Ready", "Degraded")]
     new = {
         **old,
+        "observedGeneration": generation,  # this spec was looked at; the refusal is the answer
         "conditions": [
-            conditions.condition(
-                "Ready",
-                False,
-                reason="Forbidden",
-                message=message,
-                generation=generation,
-                previous=previous,
+            *conditions.conditions_of(
+                [("Ready", False, "Forbidden", message)], generation=generation, previous=previous
             ),
             *kept,
-            conditions.condition(
-                "Degraded",
-                True,
-                reason="Forbidden",
-                message=message,
-                generation=generation,
-                previous=previous,
+            *conditions.conditions_of(
+                [("Degraded", True, "Forbidden", message)], generation=generation, previous=previous
             ),
         ],
     }

@@ -210,17 +210,7 @@ class Report:
 
     def _conditions(self, items: list[tuple[str, bool | None, str, str]]) -> list[dict[str, Any]]:
         previous = self.old.get("conditions") or []
-        return [
-            conditions.condition(
-                type_,
-                value,
-                reason=reason,
-                message=message,
-                generation=self.generation,
-                previous=previous,
-            )
-            for type_, value, reason, message in items
-        ]
+        return conditions.conditions_of(items, generation=self.generation, previous=previous)
 
     def _outcome(self, new: dict[str, Any]) -> Outcome:
         self._event_on_ready_change(new)

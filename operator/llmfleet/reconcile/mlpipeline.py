@@ -510,17 +510,9 @@ def report(
         "stages": [{k: v for k, v in s.entry.items() if v is not None} for s in stages],
         "servingRun": serving.id if serving else "",
         "runs": runs,
-        "conditions": [
-            conditions.condition(
-                type_,
-                value,
-                reason=reason,
-                message=message,
-                generation=generation,
-                previous=previous_conditions,
-            )
-            for type_, value, reason, message in items
-        ],
+        "conditions": conditions.conditions_of(
+            items, generation=generation, previous=previous_conditions
+        ),
     }
     if drift.status is not None:
         new["drift"] = {k: v for k, v in drift.status.items() if v is not None}
@@ -580,17 +572,11 @@ def failed(old: Mapping[str, Any], generation: int, reason: str, message: str) -
     new = {
         **old,
         "observedGeneration": generation,
-        "conditions": [
-            conditions.condition(
-                type_,
-                value,
-                reason=reason,
-                message=message,
-                generation=generation,
-                previous=previous,
-            )
-            for type_, value in (("Ready", False), ("Degraded", True))
-        ],
+        "conditions": conditions.conditions_of(
+            [("Ready", False, reason, message), ("Degraded", True, reason, message)],
+            generation=generation,
+            previous=previous,
+        ),
     }
     changed = new != old
     events = [Event("Warning", reason, message)] if changed else []

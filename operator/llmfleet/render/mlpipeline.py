@@ -91,6 +91,19 @@ def mounted(uri: str, volume: str, read_only: bool) -> tuple[str, list[dict[str,
     )
 
 
+def stage_account(owner: Owner, name: str, stage: str, *, in_owner_cluster: bool) -> dict[str, Any]:
+    """The stage pods' own ServiceAccount, with no token mounted."""
+    metadata = child_metadata(
+        owner, name, in_owner_cluster=in_owner_cluster, extra_labels={labels.STAGE: stage}
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata,
+        "automountServiceAccountToken": False,
+    }
+
+
 def training_gpu(spec: MLPipelineSpec) -> Gpu:
     return spec.training.gpu or Gpu()
 
@@ -165,17 +178,9 @@ def training(
             },
         },
     }
-    account_metadata = child_metadata(
-        owner, name, in_owner_cluster=in_owner_cluster, extra_labels=extra
-    )
-    account = {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": account_metadata,
-        "automountServiceAccountToken": False,
-    }
+    account = stage_account(owner, name, TRAINING, in_owner_cluster=in_owner_cluster)
+    object_labels = account["metadata"]["labels"]
     selector = {labels.OWNER: owner.label, labels.STAGE: TRAINING}
-    object_labels = account_metadata["labels"]
     uris = (spec.model.base, stage.dataset.uri, run.artifact)
     stage_policies = [
         policies.default_deny(name, owner.namespace, object_labels, selector),
@@ -184,7 +189,7 @@ def training(
             public_https=any(u.startswith(PUBLIC_SOURCES) for u in uris), cidrs=[],
         ),
     ]  # fmt: skip
-    if in_owner_cluster:
+    if in_owner_cluster:  # the Job and CronJob get theirs from child_metadata
         for policy in stage_policies:
             policy["metadata"]["ownerReferences"] = [owner.reference()]
     return [account, *stage_policies, job]
@@ -310,16 +315,8 @@ def drift_monitor(
             },
         },
     }
-    account_metadata = child_metadata(
-        owner, name, in_owner_cluster=in_owner_cluster, extra_labels=extra
-    )
-    account = {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": account_metadata,
-        "automountServiceAccountToken": False,
-    }
-    object_labels = account_metadata["labels"]
+    account = stage_account(owner, name, DRIFT, in_owner_cluster=in_owner_cluster)
+    object_labels = account["metadata"]["labels"]
     selector = {labels.OWNER: owner.label, labels.STAGE: DRIFT}
     port = RUNTIMES[spec.inference.runtime or DEFAULT_RUNTIME].port
     served_by = Owner("LLMDeployment", owner.namespace, owner.name, "")
