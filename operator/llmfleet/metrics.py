@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+from llmfleet.fleetstate import FleetState
 
 API_REQUESTS = Counter(
     "llmfleet_api_requests_total",
@@ -25,3 +27,6 @@ CLUSTER_REACHABLE = Gauge(
     "1 when the member cluster answered the last request, else 0.",
     ["cluster", "location"],
 )
+# Objects, GPUs, placements, gateway sites and pipeline stages, from the latest statuses.
+FLEET = FleetState()
+REGISTRY.register(FLEET)

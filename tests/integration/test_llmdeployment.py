@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -407,8 +408,10 @@ def operator_writes(api: client.ApiClient) -> dict[str, float]:
     writes = {}
     for line in body.decode().splitlines():
         is_request_count = line.startswith("apiserver_request_total{")
-        # Collection deletes (scope="namespace") are the namespace controller's, not ours.
-        by_name = 'scope="namespace"' not in line
+        # Collection deletes (scope="namespace") are the namespace controller's, not ours; the
+        # operator posts core Events only (its RBAC has no events.k8s.io): those are the
+        # scheduler's and controllers'.
+        by_name = 'scope="namespace"' not in line and 'group="events.k8s.io"' not in line
         if is_request_count and by_name and WRITE.search(line) and OPERATOR_RESOURCES.search(line):
             key, value = line.rsplit(" ", 1)
             writes[key] = float(value)
@@ -541,3 +544,53 @@ def test_a_cluster_registered_by_an_argocd_secret_is_placed_on(
     obj = wait_condition(fleet, namespace, "via-argocd", "Ready", "True")
     assert obj["status"]["placements"][0]["cluster"] == argocd_member
     assert deployment(fleet.onprem, namespace, "via-argocd") is not None
+
+
+def scrape(operator: Operator) -> dict[str, float]:
+    """The operator's own metrics endpoint, as Prometheus reads it."""
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=10
+    ) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith("llmfleet_"):
+            key, value = line.rsplit(" ", 1)
+            samples[key] = float(value)
+    return samples
+
+
+def test_fleet_metrics_move_with_a_model(fleet: Fleet, namespace: str, operator: Operator) -> None:
+    gpus = 'llmfleet_gpus_requested{location="onprem",product="NVIDIA-L40S"}'
+    placed = 'llmfleet_placements{cluster="llmfleet-onprem",kind="LLMDeployment"}'
+    reconciles = 'llmfleet_reconcile_duration_seconds_count{kind="LLMDeployment"}'
+    before = scrape(operator)
+    create(
+        fleet, namespace, llmd("metered", "onprem", gpu={"count": 2, "product": ["NVIDIA-L40S"]})
+    )
+    wait_condition(fleet, namespace, "metered", "Ready", "True")
+    during = wait_until(
+        lambda: (s := scrape(operator)).get(placed, 0) > before.get(placed, 0) and s,
+        what="the placement to show in the metrics",
+    )
+    assert during[gpus] - before.get(gpus, 0) == 2
+    assert during[reconciles] > before.get(reconciles, 0)
+    applies = sum(
+        v
+        for k, v in during.items()
+        if k.startswith("llmfleet_api_requests_total") and 'verb="APPLY"' in k
+    )
+    assert applies > sum(
+        v
+        for k, v in before.items()
+        if k.startswith("llmfleet_api_requests_total") and 'verb="APPLY"' in k
+    )
+
+    client.CustomObjectsApi(fleet.cloud).delete_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "metered"
+    )
+    after = wait_until(
+        lambda: (s := scrape(operator)).get(placed, 0) == before.get(placed, 0) and s,
+        what="the deleted model to leave the metrics",
+    )
+    assert after.get(gpus, 0) == before.get(gpus, 0)

@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 
 from llmfleet import metrics
+from llmfleet.fleetstate import facts_of
 from llmfleet.kube import apply
 from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import KubeError
@@ -42,6 +43,11 @@ async def reconcile(
         metrics.RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
     if outcome.status is not None:
         patch.status.update(outcome.status)
+    meta = body["metadata"]
+    metrics.FLEET.record(
+        (kind, meta["namespace"], meta["name"]),
+        facts_of(kind, body.get("spec") or {}, outcome.status or body.get("status") or {}),
+    )
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
@@ -68,6 +74,8 @@ async def remove_everywhere(
             if not error.unreachable:
                 raise
             unreachable.append(member.name)
+    if not unreachable:
+        metrics.FLEET.forget((owner.kind, owner.namespace, owner.name))
     if unreachable:
         raise kopf.TemporaryError(
             f"children remain in unreachable clusters {', '.join(unreachable)}; retrying", delay=15

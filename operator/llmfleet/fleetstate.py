@@ -1,0 +1,165 @@
+"""What the fleet looks like, as gauges: each reconcile records the facts of its resource, a
+deletion forgets them, and a scrape adds them up. Facts come from the spec and the status the
+reconcile wrote, so the gauges say what the resources' statuses say."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+Key = tuple[str, str, str]  # kind, namespace, name
+
+
+@dataclass(frozen=True)
+class Facts:
+    kind: str
+    mode: str
+    location: str
+    ready: bool
+    degraded: bool
+    gpus: tuple[tuple[str, str, int], ...] = ()  # location, product, GPUs requested
+    clusters: tuple[str, ...] = ()  # where its workloads run
+    sites: tuple[tuple[str, str, bool], ...] = ()  # gateway sites: location, management, ready
+    stages: tuple[tuple[str, str], ...] = ()  # pipeline stages: name, phase
+    drift: bool | None = None  # pipelines with drift monitoring: detected or not
+
+
+def _condition(status: Mapping[str, Any], type_: str) -> str:
+    for found in status.get("conditions") or []:
+        if found.get("type") == type_:
+            return str(found.get("status", "Unknown"))
+    return "Unknown"
+
+
+def facts_of(kind: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> Facts:
+    ready = _condition(status, "Ready") == "True"
+    degraded = _condition(status, "Degraded") == "True"
+    if kind == "LLMDeployment":
+        placement = spec.get("placement") or {}
+        location = str(placement.get("location", ""))
+        gpus: tuple[tuple[str, str, int], ...] = ()
+        if placement.get("management", "self-managed") == "self-managed":
+            gpu = spec.get("gpu") or {}
+            count = int(gpu.get("count", 1)) * int(spec.get("replicas", 1))
+            product = "|".join(gpu.get("product") or []) or "any"
+            gpus = ((location, product, count),) if count else ()
+        clusters = tuple(
+            str(p.get("cluster")) for p in status.get("placements") or [] if p.get("cluster")
+        )
+        return Facts(kind, str(status.get("mode", "")), location, ready, degraded, gpus, clusters)
+    if kind == "ChatEndpoint":
+        sites = tuple(
+            (str(s.get("location", "")), str(s.get("management", "")), bool(s.get("ready")))
+            for s in status.get("sites") or []
+        )
+        locations = "+".join(sorted({s.get("location", "") for s in spec.get("sites") or []}))
+        clusters = tuple(
+            str(s.get("cluster")) for s in status.get("sites") or [] if s.get("cluster")
+        )
+        return Facts(
+            kind, str(status.get("mode", "")), locations, ready, degraded,
+            clusters=clusters, sites=sites,
+        )  # fmt: skip
+    stages = tuple(
+        (str(s.get("name", "")), str(s.get("phase", ""))) for s in status.get("stages") or []
+    )
+    drift = None
+    if (spec.get("monitoring") or {}).get("drift"):
+        drift = _condition(status, "DriftDetected") == "True"
+    location = "/".join(
+        str(((spec.get(stage) or {}).get("placement") or {}).get("location", ""))
+        for stage in ("training", "inference", "endpoint")
+    )
+    clusters = tuple(str(s.get("cluster")) for s in status.get("stages") or [] if s.get("cluster"))
+    return Facts(
+        kind, str(status.get("option", "")), location, ready, degraded,
+        clusters=clusters, stages=stages, drift=drift,
+    )  # fmt: skip
+
+
+class FleetState(Collector):
+    """The latest facts per resource; collected as gauges at scrape time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._facts: dict[Key, Facts] = {}
+
+    def record(self, key: Key, facts: Facts) -> None:
+        with self._lock:
+            self._facts[key] = facts
+
+    def forget(self, key: Key) -> None:
+        with self._lock:
+            self._facts.pop(key, None)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            items = list(self._facts.items())
+        objects = GaugeMetricFamily(
+            "llmfleet_objects",
+            "Resources by kind, placement mode (LLM and endpoint models, ML options), location "
+            "and readiness.",
+            labels=["kind", "mode", "location", "ready"],
+        )
+        gpus = GaugeMetricFamily(
+            "llmfleet_gpus_requested",
+            "GPUs requested by self-managed LLMDeployments (replicas x GPUs per replica), by "
+            "location and accepted product.",
+            labels=["location", "product"],
+        )
+        placements = GaugeMetricFamily(
+            "llmfleet_placements",
+            "Workloads placed on each member cluster, by kind.",
+            labels=["cluster", "kind"],
+        )
+        sites = GaugeMetricFamily(
+            "llmfleet_gateway_sites",
+            "ChatEndpoint sites by location, management and readiness.",
+            labels=["location", "management", "ready"],
+        )
+        stages = GaugeMetricFamily(
+            "llmfleet_pipeline_stages",
+            "MLPipeline stages by stage and phase.",
+            labels=["stage", "phase"],
+        )
+        degraded = GaugeMetricFamily(
+            "llmfleet_resource_degraded",
+            "1 for each resource whose Degraded condition is True.",
+            labels=["kind", "namespace", "name"],
+        )
+        drift = GaugeMetricFamily(
+            "llmfleet_pipeline_drift_detected",
+            "Per MLPipeline with drift monitoring: 1 when its latest check is above the "
+            "threshold, else 0.",
+            labels=["namespace", "name"],
+        )
+        counts: dict[str, Counter[tuple[str, ...]]] = {
+            name: Counter() for name in ("objects", "gpus", "placements", "sites", "stages")
+        }
+        for (kind, namespace, name), facts in items:
+            counts["objects"][(kind, facts.mode, facts.location, str(facts.ready).lower())] += 1
+            for location, product, count in facts.gpus:
+                counts["gpus"][(location, product)] += count
+            for cluster in facts.clusters:
+                counts["placements"][(cluster, kind)] += 1
+            for location, management, ready in facts.sites:
+                counts["sites"][(location, management, str(ready).lower())] += 1
+            for stage, phase in facts.stages:
+                counts["stages"][(stage, phase)] += 1
+            if facts.degraded:
+                degraded.add_metric([kind, namespace, name], 1)
+            if facts.drift is not None:
+                drift.add_metric([namespace, name], int(facts.drift))
+        for family, name in (
+            (objects, "objects"), (gpus, "gpus"), (placements, "placements"),
+            (sites, "sites"), (stages, "stages"),
+        ):  # fmt: skip
+            for labels, value in sorted(counts[name].items()):
+                family.add_metric(list(labels), value)
+        yield from (objects, gpus, placements, sites, stages, degraded, drift)
