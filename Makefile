@@ -118,6 +118,10 @@ test-integration: venv gateway-venv ## Run the tests against the local clusters 
 .PHONY: test
 test: lint typecheck crds-check test-unit test-integration ## Everything CI checks: lint, types, CRD drift, unit and integration tests
 
+.PHONY: bench
+bench: venv ## Benchmark the operator at 1,000 LLMDeployments: burst, churn, writes, memory, cold start
+	$(BIN)/python bench/fleet.py
+
 .PHONY: bench-writes
 bench-writes: venv ## Count the API writes per LLMDeployment on create, resync and restart
 	$(BIN)/python bench/writes.py

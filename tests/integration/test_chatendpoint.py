@@ -28,6 +28,7 @@ SAMPLES = sorted(
     (REPO_ROOT / "config" / "samples" / "llm-deployment-models").glob("*.yaml")
 ) + sorted((REPO_ROOT / "config" / "samples" / "endpoint-models").glob("*.yaml"))
 PLURALS = {"LLMDeployment": "llmdeployments", "ChatEndpoint": "chatendpoints"}
+CONFIG_HASH = f"{labels.GROUP}/config-hash"
 
 
 def docs(path: Path) -> list[dict[str, Any]]:
@@ -126,13 +127,21 @@ def test_every_endpoint_mode_end_to_end(
             location: str = location,
             replicas: int = site.get("replicas", 1),
         ) -> list[Any]:
-            """The site's pods once a rollout (a new address in the config) has finished."""
+            """The site's pods once a rollout (a new address in the config) has finished: only
+            pods of the Deployment's current template, as many as it wants."""
+            deployment = client.AppsV1Api(api).read_namespaced_deployment(
+                f"{chat}-{location}", namespace
+            )
+            wanted = (deployment.spec.template.metadata.annotations or {}).get(CONFIG_HASH)
             found = [
                 p
                 for p in gateway_pods(api, namespace)
                 if p.metadata.labels[labels.LOCATION] == location
             ]
-            return found if len(found) == replicas else []
+            current = [
+                p for p in found if (p.metadata.annotations or {}).get(CONFIG_HASH) == wanted
+            ]
+            return current if len(found) == len(current) == replicas else []
 
         site_pods = wait_until(settled_pods, what=f"the {location} gateway's rollout", timeout=60)
         for pod in site_pods:

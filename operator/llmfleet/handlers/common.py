@@ -14,7 +14,8 @@ from llmfleet import metrics
 from llmfleet.fleetstate import facts_of
 from llmfleet.kube import apply
 from llmfleet.kube.federation import Federation
-from llmfleet.kube.rest import KubeError
+from llmfleet.kube.rest import NOT_FOUND, KubeError
+from llmfleet.placement.clusters import IN_CLUSTER
 from llmfleet.reconcile import Outcome, forbidden
 from llmfleet.render.common import Owner
 
@@ -29,10 +30,16 @@ async def run(memo: kopf.Memo, fn: Callable[..., Any], *args: Any) -> Any:
 async def reconcile(
     kind: str, fn: Callable[..., Outcome], body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo
 ) -> None:
+    if body["metadata"].get("deletionTimestamp"):
+        return  # being deleted: the cleanup handler owns it now, nothing is applied again
     started = time.perf_counter()
     try:
         outcome: Outcome = await run(memo, fn, body, memo.federation, memo.settings)
     except KubeError as error:
+        if error.status == NOT_FOUND and error.cluster == IN_CLUSTER:
+            # Its own namespace is gone with it; the deletion event is on its way.
+            metrics.RECONCILE_ERRORS.labels(kind, "Gone").inc()
+            return
         metrics.RECONCILE_ERRORS.labels(kind, "Forbidden" if error.forbidden else "KubeError").inc()
         if not error.forbidden:
             raise kopf.TemporaryError(str(error), delay=10) from error

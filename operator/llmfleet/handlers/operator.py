@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 from llmfleet.api import GROUP
 from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import KubeClient
+from llmfleet.placement.clusters import IN_CLUSTER
 from llmfleet.settings import Settings
 
 SETTINGS_KEY = "llmfleet_settings"
@@ -48,7 +49,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.INFO
     settings.execution.max_workers = operator_settings.api_workers
 
-    hub = KubeClient(hub_api_client(operator_settings), "in-cluster")
+    hub = KubeClient(hub_api_client(operator_settings), IN_CLUSTER)
     memo.federation = Federation(
         hub=hub,
         location=operator_settings.cluster_location,
