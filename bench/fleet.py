@@ -38,7 +38,9 @@ CHURN_PER_SECOND = int(os.environ.get("CHURN_PER_SECOND", "20"))
 CHURN_SECONDS = int(os.environ.get("CHURN_SECONDS", "120"))
 RESYNC_SECONDS = 30  # the operator's default
 GROUP, VERSION, PLURAL = "llmfleet.io", "v1alpha1", "llmdeployments"
-CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok")
+CONTROL_PLANE = (
+    "kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok-controller",
+)  # fmt: skip
 SLO_SECONDS = 1.0
 TARGETS = {
     "burst_per_second": ">= 25",
@@ -71,7 +73,9 @@ def model(i: int) -> dict[str, Any]:
 
 
 def control_plane_pids() -> list[int]:
-    binaries = str(bin_dir())
+    """The local fleet's control-plane processes (kwokctl runs copies of the cached binaries
+    from its work directory, next to the binary cache)."""
+    cache = str(bin_dir().parent.parent)
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -80,7 +84,7 @@ def control_plane_pids() -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0")[0].decode()
         except OSError:
             continue
-        if command.startswith(binaries) and Path(command).name in CONTROL_PLANE:
+        if command.startswith(cache) and Path(command).name in CONTROL_PLANE:
             pids.append(int(entry.name))
     return pids
 

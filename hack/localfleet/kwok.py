@@ -15,9 +15,10 @@ from localfleet.topology import ClusterSpec
 
 KWOKCTL = str(HACK_DIR / "kwokctl.sh")
 STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
-# Clusters remember the stages they were created with (a label on the system namespace), so
-# a change to the simulation recreates them instead of testing against the old one.
-STAGES_STAMP = hashlib.sha256(STAGES_FILE.read_bytes()).hexdigest()[:12]
+SERVICE_CIDR = "10.96.0.0/16"
+# Clusters remember the simulation they were created with (a label on the system namespace),
+# so a change to it recreates them instead of testing against the old one.
+STAGES_STAMP = hashlib.sha256(STAGES_FILE.read_bytes() + SERVICE_CIDR.encode()).hexdigest()[:12]
 # An apiserver on 2 busy cores can take a minute or two to become ready.
 START_TIMEOUT = "5m"
 
@@ -39,6 +40,13 @@ def kwokctl_configuration(bin_dir: Path, kube_version: str) -> dict[str, object]
             "kubeAuthorization": True,
             "quietPull": True,
         },
+        # Room for thousands of Services (the default /24 holds 253), as real clusters have.
+        "componentsPatches": [
+            {
+                "name": "kube-apiserver",
+                "extraArgs": [{"key": "service-cluster-ip-range", "value": SERVICE_CIDR}],
+            }
+        ],
     }
 
 
