@@ -15,7 +15,6 @@ more. LLMDEPLOYMENTS, CHURN_PER_SECOND and CHURN_SECONDS (environment) scale it 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -27,10 +26,10 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from localfleet import fleet, seed
-from localfleet.paths import CLUSTER_DIR, REPO_ROOT, bin_dir
+from localfleet import fleet
+from localfleet.paths import CLUSTER_DIR, bin_dir
 from localfleet.show import render_table
-from writes import diff, snapshot
+from writes import bench_fleet, diff, save, snapshot
 
 NAMESPACE = "bench-fleet"
 COUNT = int(os.environ.get("LLMDEPLOYMENTS", "1000"))
@@ -399,21 +398,10 @@ def report(results: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    kubeconfigs = fleet.up()
-    apis = {name: fleet.api_client(path) for name, path in kubeconfigs.items()}
-    seed.install_crds(apis["cloud"], REPO_ROOT / "crds")
-    for api in apis.values():
-        seed.apply_namespace(client.CoreV1Api(api), {"metadata": {"name": NAMESPACE, "labels": {}}})
-    try:
-        results = run(apis, kubeconfigs["cloud"])
-    finally:
-        for api in apis.values():
-            client.CoreV1Api(api).delete_namespace(NAMESPACE)
+    with bench_fleet(NAMESPACE) as (apis, hub_kubeconfig):
+        results = run(apis, hub_kubeconfig)
     print(report(results))
-    out = REPO_ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "fleet.json").write_text(json.dumps(results, indent=2, default=str))
-    print(f"\nJSON: {out / 'fleet.json'}")
+    print(f"\nJSON: {save('fleet', results)}")
     return 0
 
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -166,17 +168,33 @@ def measure(apis: dict[str, client.ApiClient], kubeconfig: Path) -> dict[str, An
     return results
 
 
-def main() -> int:
+@contextmanager
+def bench_fleet(namespace: str) -> Iterator[tuple[dict[str, client.ApiClient], Path]]:
+    """The local fleet with the CRDs and a namespace of the benchmark's own in every cluster
+    (removed afterwards): the API clients, and the hub's kubeconfig for the operator."""
     kubeconfigs = fleet.up()
     apis = {name: fleet.api_client(path) for name, path in kubeconfigs.items()}
     seed.install_crds(apis["cloud"], REPO_ROOT / "crds")
     for api in apis.values():
-        seed.apply_namespace(client.CoreV1Api(api), {"metadata": {"name": NAMESPACE, "labels": {}}})
+        seed.apply_namespace(client.CoreV1Api(api), {"metadata": {"name": namespace, "labels": {}}})
     try:
-        results = measure(apis, kubeconfigs["cloud"])
+        yield apis, kubeconfigs["cloud"]
     finally:
         for api in apis.values():
-            client.CoreV1Api(api).delete_namespace(NAMESPACE)
+            client.CoreV1Api(api).delete_namespace(namespace)
+
+
+def save(name: str, results: dict[str, Any]) -> Path:
+    out = REPO_ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
+    return path
+
+
+def main() -> int:
+    with bench_fleet(NAMESPACE) as (apis, hub_kubeconfig):
+        results = measure(apis, hub_kubeconfig)
 
     print(f"write requests for {COUNT} LLMDeployments (half cloud/hub, half onprem/member)\n")
     rows = []
@@ -186,9 +204,7 @@ def main() -> int:
             detail = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "-"
             rows.append((phase, cluster, total, f"{total / COUNT:.2f}", detail))
     print(render_table(("PHASE", "CLUSTER", "WRITES", "PER-RESOURCE", "DETAIL"), rows))
-    out = REPO_ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "writes.json").write_text(json.dumps(results, indent=2))
+    save("writes", results)
     return 0
 
 
