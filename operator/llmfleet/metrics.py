@@ -30,3 +30,8 @@ CLUSTER_REACHABLE = Gauge(
 # Objects, GPUs, placements, gateway sites and pipeline stages, from the latest statuses.
 FLEET = FleetState()
 REGISTRY.register(FLEET)
+CACHE_SYNCED = Gauge(
+    "llmfleet_watch_synced",
+    "1 while the watch feeding the operator's view of a child kind in a cluster is synced.",
+    ["cluster", "kind"],
+)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmfleet import labels
+from llmfleet.kube.ownership import taken_fields
 from llmfleet.kube.rest import KubeClient
+
+log = logging.getLogger(__name__)
 
 
 def desired_hash(obj: Mapping[str, Any]) -> str:
@@ -41,6 +45,8 @@ class ForeignObjectError(Exception):
 class SyncResult:
     applied: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    # Children whose fields another writer had changed, with those fields' paths.
+    restored: dict[str, list[str]] = field(default_factory=dict)
     # Live children after the sync, by "Kind/name" (applied ones as the server returned them).
     live: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -94,7 +100,10 @@ def sync(
         )
         if live is not None and (
             obj["kind"] in create_only
-            or live_hash == stamped["metadata"]["annotations"][labels.APPLIED_HASH]
+            or (
+                live_hash == stamped["metadata"]["annotations"][labels.APPLIED_HASH]
+                and not _restore(stamped, live, client.cluster, result)
+            )
         ):
             result.live[key] = live
             continue
@@ -111,6 +120,21 @@ def sync(
                 client.delete(live["kind"], namespace, live["metadata"]["name"])
                 result.pruned.append(key)
     return result
+
+
+def _restore(
+    desired: Mapping[str, Any], live: Mapping[str, Any], cluster: str, result: SyncResult
+) -> bool:
+    """Whether another writer changed fields of an unchanged child that the operator sets."""
+    taken = taken_fields(desired, live)
+    if taken:
+        meta = live["metadata"]
+        log.info(
+            "restoring %s of %s/%s in %s %s, changed by another writer",
+            ", ".join(taken), live.get("kind"), meta["name"], cluster, meta.get("namespace"),
+        )  # fmt: skip
+        result.restored[ref(desired)] = taken
+    return bool(taken)
 
 
 def remove_all(

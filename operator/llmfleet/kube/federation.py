@@ -14,6 +14,7 @@ from typing import Any
 from kubernetes import config
 
 from llmfleet import labels, metrics
+from llmfleet.kube.cache import ChildCache
 from llmfleet.kube.rest import KubeClient, KubeError
 from llmfleet.placement.clusters import (
     MemberCluster,
@@ -101,8 +102,19 @@ class Federation:
                 return
         api = config.new_client_from_config_dict(dict(member.kubeconfig or {}))  # type: ignore[no-untyped-call]
         kube = KubeClient(api, member.name, timeout=10)
+        kube.children = ChildCache(kube)
         with self._lock:
+            replaced = self._clients.get(member.name)
             self._clients[member.name] = (version, kube)
+        if replaced and replaced[1].children is not None:
+            replaced[1].children.stop()  # new credentials or address: its watches end
+
+    def stop_watches(self) -> None:
+        with self._lock:
+            clients = [self.hub, *(kube for _, kube in self._clients.values())]
+        for kube in clients:
+            if kube.children is not None:
+                kube.children.stop()
 
     def inventory(self, member: MemberCluster) -> ClusterInventory:
         with self._lock:

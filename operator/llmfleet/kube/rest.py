@@ -7,14 +7,17 @@ argument and result into typed models, which these dicts do not need)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from kubernetes import client
 
 from llmfleet import metrics
+
+if TYPE_CHECKING:
+    from llmfleet.kube.cache import ChildCache
 
 FIELD_MANAGER = "llmfleet"
 FORBIDDEN = 403
@@ -84,6 +87,8 @@ class KubeClient:
         self.api = api
         self.cluster = cluster
         self.timeout = timeout
+        # Watch-fed children, answering owner-label lists when attached (llmfleet.kube.cache).
+        self.children: ChildCache | None = None
 
     def request(
         self,
@@ -114,6 +119,37 @@ class KubeClient:
             raise KubeError(response.status, str(data.get("message", data))[:1000], self.cluster)
         return data
 
+    def stream(
+        self, path: str, query: Mapping[str, str], *, read_timeout: float
+    ) -> Iterator[dict[str, Any]]:
+        """The events of a watch request, one JSON object per line, until the server ends it."""
+        try:
+            method, url, headers, body, _ = self.api.param_serialize(
+                "GET", f"{path}?{urlencode(query)}", header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )  # fmt: skip
+            response = self.api.call_api(
+                method, url, headers, body, _request_timeout=(self.timeout, read_timeout)
+            )
+        except Exception as error:
+            metrics.API_REQUESTS.labels(self.cluster, "WATCH", "error").inc()
+            raise KubeError(0, str(error).splitlines()[0][:300], self.cluster) from error
+        metrics.API_REQUESTS.labels(self.cluster, "WATCH", str(response.status)).inc()
+        raw = response.response
+        try:
+            if response.status >= 400:
+                data = json.loads(raw.data or b"{}")
+                raise KubeError(response.status, str(data.get("message", data)), self.cluster)
+            pending = b""
+            for chunk in raw.stream(64 * 1024, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            raw.release_conn()
+
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:
             return dict(self.request("GET", path_of(kind, namespace, name)))
@@ -125,6 +161,10 @@ class KubeClient:
     def list(
         self, kind: str, namespace: str | None = None, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
+        if self.children is not None and namespace and label_selector:
+            cached = self.children.list(kind, namespace, label_selector)
+            if cached is not None:
+                return cached
         query = {"labelSelector": label_selector} if label_selector else None
         return list(self.request("GET", path_of(kind, namespace), query=query).get("items", []))
 
@@ -134,7 +174,7 @@ class KubeClient:
         path = path_of(obj["kind"], meta.get("namespace"), meta["name"])
         if subresource:
             path += f"/{subresource}"
-        return dict(
+        live = dict(
             self.request(
                 "PATCH",
                 path,
@@ -143,9 +183,13 @@ class KubeClient:
                 content_type="application/apply-patch+yaml",
             )
         )
+        if self.children is not None and not subresource:
+            self.children.stored(obj["kind"], live)
+        return live
 
     def delete(self, kind: str, namespace: str | None, name: str) -> bool:
         """Deletes with background propagation; False when it was already gone."""
+        existed = True
         try:
             self.request(
                 "DELETE",
@@ -153,7 +197,9 @@ class KubeClient:
                 body={"propagationPolicy": "Background"},
             )
         except KubeError as error:
-            if error.status == NOT_FOUND:
-                return False
-            raise
-        return True
+            if error.status != NOT_FOUND:
+                raise
+            existed = False
+        if self.children is not None and namespace:
+            self.children.forgotten(kind, namespace, name)
+        return existed

@@ -1,0 +1,263 @@
+"""The operator's children in one cluster, kept current by a watch per kind.
+
+A reconcile compares desired children with live ones; reading them from a watch-fed store
+instead of listing them makes a no-op resync cost no request at all, and keeps a fleet of
+thousands from listing a crowded namespace once per resource. A kind whose watch is not
+synced (starting, reconnecting, cluster unreachable, watch forbidden) is not answered from
+the store: the caller lists from the API server as before, so an outage still shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from llmfleet import labels, metrics
+from llmfleet.kube.ownership import foreign_entries
+from llmfleet.kube.rest import KubeClient, KubeError, path_of
+
+log = logging.getLogger(__name__)
+
+# Every labelled child kind; Secrets are read in place (the operator may not list them
+# cluster-wide) and Pods are read by Job, not by owner.
+WATCHED_KINDS = frozenset(
+    {
+        "Deployment", "Service", "ServiceAccount", "ConfigMap", "NetworkPolicy",
+        "PodDisruptionBudget", "Ingress", "Job", "CronJob", "LLMDeployment", "ChatEndpoint",
+    }
+)  # fmt: skip
+WATCH_SECONDS = 240  # server-side timeout of one watch request; it is then resumed
+RETRY_SECONDS = (1, 2, 5, 10, 20)
+GONE = 410
+
+
+def parse_selector(selector: str) -> dict[str, str] | None:
+    """Equality selectors (`a=b,c=d`) as a dict; None for anything else."""
+    wanted = {}
+    for term in selector.split(","):
+        key, sep, value = term.partition("=")
+        if not sep or key.endswith("!") or value.startswith("="):
+            return None
+        wanted[key.strip()] = value.strip()
+    return wanted
+
+
+def _slim(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    """What a reconcile reads: managedFields are most of an object's size; only other
+    writers' entries are kept (llmfleet.kube.ownership)."""
+    meta = obj["metadata"]
+    if "managedFields" in meta:
+        meta["managedFields"] = foreign_entries(obj) or None
+        if meta["managedFields"] is None:
+            del meta["managedFields"]
+    return {"kind": kind, **obj}
+
+
+class KindWatch:
+    """One kind's labelled objects in every namespace of a cluster: list, then watch."""
+
+    def __init__(self, client: KubeClient, kind: str) -> None:
+        self.client = client
+        self.kind = kind
+        # namespace -> owner label value -> name -> object
+        self._objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
+        self._synced = threading.Event()
+        self._stop = threading.Event()
+        self.restarts = 0
+        self._thread = threading.Thread(
+            target=self._run, name=f"watch-{client.cluster}-{kind}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._set_synced(False)
+
+    def list(self, namespace: str, wanted: Mapping[str, str]) -> list[dict[str, Any]] | None:
+        """Objects matching `wanted` labels, or None while the watch is not synced."""
+        if not self._synced.is_set():
+            return None
+        with self._lock:
+            pool = self._objects.get(namespace, {}).get(wanted[labels.OWNER], {})
+            return [
+                obj
+                for obj in pool.values()
+                if all((obj["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
+            ]
+
+    def store(self, obj: dict[str, Any]) -> None:
+        """Keeps an object the operator just wrote, unless the watch already has a newer one."""
+        meta = obj["metadata"]
+        if labels.OWNER not in (meta.get("labels") or {}):
+            return  # outside the watch's selector: never reported, never kept
+        with self._lock:
+            known = self._find(meta.get("namespace", ""), meta["name"])
+            if known is not None and _newer(known, obj):
+                return
+            self._put(_slim(obj, self.kind))
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._drop(namespace, name)
+
+    # --- the watch ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                version = self._relist()
+                failures = 0
+                while not self._stop.is_set() and version:
+                    version = self._follow(version)
+            except Exception as error:  # noqa: BLE001 - any failure: relist after a pause
+                self._set_synced(False)
+                if isinstance(error, KubeError) and error.forbidden:
+                    log.warning(
+                        "cannot watch %s in cluster %s (%s): reading them in place",
+                        self.kind, self.client.cluster, error.message,
+                    )  # fmt: skip
+                    return
+                pause = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+                failures += 1
+                log.debug("watch of %s in %s failed (%s)", self.kind, self.client.cluster, error)
+                self._stop.wait(pause)
+            self.restarts += 1
+
+    def _relist(self) -> str:
+        body = self.client.request("GET", path_of(self.kind), query={"labelSelector": labels.OWNER})
+        objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+        for item in body.get("items", []):
+            obj = _slim(item, self.kind)
+            meta = obj["metadata"]
+            owner = (meta.get("labels") or {}).get(labels.OWNER, "")
+            objects.setdefault(meta.get("namespace", ""), {}).setdefault(owner, {})[
+                meta["name"]
+            ] = obj
+        with self._lock:
+            self._objects = objects
+        if not self._stop.is_set():
+            self._set_synced(True)
+        return str(body.get("metadata", {}).get("resourceVersion", ""))
+
+    def _follow(self, version: str) -> str:
+        """Applies watch events from `version` on; returns where to resume, "" to relist."""
+        query = {
+            "watch": "1",
+            "labelSelector": labels.OWNER,
+            "resourceVersion": version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(WATCH_SECONDS),
+        }
+        for event in self.client.stream(path_of(self.kind), query, read_timeout=WATCH_SECONDS + 30):
+            if self._stop.is_set():
+                return ""
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == GONE:
+                    return ""  # the history moved on: list again
+                raise RuntimeError(obj.get("message", "watch error"))
+            version = obj.get("metadata", {}).get("resourceVersion", version)
+            if kind == "BOOKMARK":
+                continue
+            meta = obj["metadata"]
+            with self._lock:
+                if kind == "DELETED":
+                    self._drop(meta.get("namespace", ""), meta["name"])
+                else:
+                    self._drop(meta.get("namespace", ""), meta["name"])
+                    self._put(_slim(obj, self.kind))
+        return version
+
+    # --- the store ------------------------------------------------------------------------
+
+    def _set_synced(self, synced: bool) -> None:
+        (self._synced.set if synced else self._synced.clear)()
+        metrics.CACHE_SYNCED.labels(self.client.cluster, self.kind).set(1 if synced else 0)
+
+    def _find(self, namespace: str, name: str) -> dict[str, Any] | None:
+        for pool in self._objects.get(namespace, {}).values():
+            if name in pool:
+                return pool[name]
+        return None
+
+    def _put(self, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        owner = (meta.get("labels") or {}).get(labels.OWNER, "")
+        self._objects.setdefault(meta.get("namespace", ""), {}).setdefault(owner, {})[
+            meta["name"]
+        ] = obj
+
+    def _drop(self, namespace: str, name: str) -> None:
+        by_owner = self._objects.get(namespace, {})
+        for owner, pool in list(by_owner.items()):
+            if pool.pop(name, None) is not None and not pool:
+                del by_owner[owner]
+        if not by_owner:
+            self._objects.pop(namespace, None)
+
+
+def _newer(known: Mapping[str, Any], candidate: Mapping[str, Any]) -> bool:
+    """Whether `known` is a later version than `candidate` (resource versions are etcd
+    revisions here; anything else is not compared and the candidate wins)."""
+    try:
+        return int(known["metadata"]["resourceVersion"]) > int(
+            candidate["metadata"]["resourceVersion"]
+        )
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+class ChildCache:
+    """Watches of one cluster's child kinds, started the first time a kind is read."""
+
+    def __init__(self, client: KubeClient, kinds: Iterable[str] = WATCHED_KINDS) -> None:
+        self.client = client
+        self.kinds = frozenset(kinds)
+        self._watches: dict[str, KindWatch] = {}
+        self._lock = threading.Lock()
+
+    def watch(self, kind: str) -> KindWatch | None:
+        if kind not in self.kinds:
+            return None
+        with self._lock:
+            if kind not in self._watches:
+                self._watches[kind] = KindWatch(self.client, kind)
+            return self._watches[kind]
+
+    def list(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]] | None:
+        wanted = parse_selector(selector)
+        if wanted is None or labels.OWNER not in wanted:
+            return None  # the watch holds labelled children only
+        watch = self.watch(kind)
+        if watch is None:
+            return None
+        return watch.list(namespace, wanted)
+
+    def stored(self, kind: str, obj: dict[str, Any]) -> None:
+        watch = self._watches.get(kind)
+        if watch is not None:
+            watch.store(obj)
+
+    def forgotten(self, kind: str, namespace: str, name: str) -> None:
+        watch = self._watches.get(kind)
+        if watch is not None:
+            watch.forget(namespace, name)
+
+    def wait_synced(self, kinds: Iterable[str], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        watches = [w for w in (self.watch(k) for k in kinds) if w is not None]
+        return all(w._synced.wait(max(0.0, deadline - time.monotonic())) for w in watches)
+
+    def stop(self) -> None:
+        with self._lock:
+            for watch in self._watches.values():
+                watch.stop()
