@@ -92,5 +92,10 @@ def start(cluster: ClusterSpec) -> None:
     _kwokctl("start", "cluster", "--name", cluster.name, "--wait", START_TIMEOUT)
 
 
+def stop(cluster: ClusterSpec) -> None:
+    """Stops every process of the cluster; its state stays for `start`."""
+    _kwokctl("stop", "cluster", "--name", cluster.name)
+
+
 def delete(cluster: ClusterSpec) -> None:
     _kwokctl("delete", "cluster", "--name", cluster.name)

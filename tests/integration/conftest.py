@@ -192,6 +192,12 @@ class Operator:
         self.stop()
         self.start()
 
+    def kill(self) -> None:
+        """SIGKILL: no cleanup handlers, no graceful shutdown, as when a node dies."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
 
 @pytest.fixture(scope="session")
 def chart_release(fleet: Fleet, crds: list[str]) -> str:

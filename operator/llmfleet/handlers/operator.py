@@ -45,6 +45,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.networking.connect_timeout = 10
+    # Throttled requests wait as long as the API server asks, never less.
+    settings.networking.enforce_retry_after = True
     settings.posting.reporting_component = "llmfleet"
     settings.posting.event_name_prefix = "llmfleet-"
     settings.posting.level = logging.INFO

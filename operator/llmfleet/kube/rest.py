@@ -7,6 +7,7 @@ argument and result into typed models, which these dicts do not need)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 FIELD_MANAGER = "llmfleet"
 FORBIDDEN = 403
 NOT_FOUND = 404
+TOO_MANY_REQUESTS = 429
+THROTTLED_ATTEMPTS = 6
+
+
+def retry_after(header: str | None) -> float:
+    """Seconds a throttled request waits: the server's Retry-After, within 1 to 30."""
+    try:
+        return min(30.0, max(1.0, float(header or 1)))
+    except ValueError:
+        return 1.0
 
 
 @dataclass(frozen=True)
@@ -102,18 +113,25 @@ class KubeClient:
         url_path = path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "Content-Type": content_type}
         verb = "APPLY" if content_type == "application/apply-patch+yaml" else method
-        try:
-            method_, url, headers_, body_, _ = self.api.param_serialize(
-                method, url_path, header_params=headers, body=body, auth_settings=["BearerToken"]
-            )
-            response = self.api.call_api(
-                method_, url, headers_, body_, _request_timeout=self.timeout
-            )
-            response.read()  # type: ignore[no-untyped-call]
-        except Exception as error:  # connection refused, TLS, timeouts: the cluster is unreachable
-            metrics.API_REQUESTS.labels(self.cluster, verb, "error").inc()
-            raise KubeError(0, str(error).splitlines()[0][:300], self.cluster) from error
-        metrics.API_REQUESTS.labels(self.cluster, verb, str(response.status)).inc()
+        for attempt in range(THROTTLED_ATTEMPTS):
+            try:
+                method_, url, headers_, body_, _ = self.api.param_serialize(
+                    method, url_path, header_params=headers, body=body,
+                    auth_settings=["BearerToken"],
+                )  # fmt: skip
+                response = self.api.call_api(
+                    method_, url, headers_, body_, _request_timeout=self.timeout
+                )
+                response.read()  # type: ignore[no-untyped-call]
+            except Exception as error:  # refused, TLS, timeouts: the cluster is unreachable
+                metrics.API_REQUESTS.labels(self.cluster, verb, "error").inc()
+                raise KubeError(0, str(error).splitlines()[0][:300], self.cluster) from error
+            metrics.API_REQUESTS.labels(self.cluster, verb, str(response.status)).inc()
+            if response.status != TOO_MANY_REQUESTS or attempt == THROTTLED_ATTEMPTS - 1:
+                break
+            # Throttled (API Priority and Fairness): wait as long as the server asks, then
+            # send the same request again; a throttled cluster is not an unreachable one.
+            time.sleep(retry_after(response.headers.get("Retry-After")))
         data: Any = json.loads(response.data) if response.data else {}
         if response.status >= 400:
             raise KubeError(response.status, str(data.get("message", data))[:1000], self.cluster)

@@ -1,0 +1,73 @@
+"""Stop and start single control-plane processes of a local cluster (failure tests).
+
+kwokctl's binary runtime runs each component as a process with a pid file in the cluster's
+work directory; a restarted component gets the same command line, directory and environment,
+and its new pid goes into that file, so `make cluster-down` still stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from localfleet.paths import bin_dir
+from localfleet.topology import ClusterSpec
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What it takes to start a stopped component again."""
+
+    pid_file: Path
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    log: Path
+
+
+def work_dir(cluster: ClusterSpec) -> Path:
+    return bin_dir().parent.parent / "kwok" / bin_dir().name / "clusters" / cluster.name
+
+
+def _read_process(pid: int) -> tuple[list[str], str, dict[str, str]]:
+    proc = Path(f"/proc/{pid}")
+    argv = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
+    env = dict(
+        item.decode().split("=", 1)
+        for item in (proc / "environ").read_bytes().split(b"\0")
+        if b"=" in item
+    )
+    return argv, os.readlink(proc / "cwd"), env
+
+
+def stop(cluster: ClusterSpec, component: str, timeout: float = 30) -> Stopped:
+    pid_file = work_dir(cluster) / "pids" / f"{component}.pid"
+    pid = int(pid_file.read_text().strip())
+    argv, cwd, env = _read_process(pid)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if Path(f"/proc/{pid}").exists():
+        os.kill(pid, signal.SIGKILL)
+    log = work_dir(cluster) / "logs" / f"{component}.log"
+    return Stopped(pid_file, argv, cwd, env, log)
+
+
+def start(stopped: Stopped) -> int:
+    with stopped.log.open("ab") as log:
+        process = subprocess.Popen(
+            stopped.argv,
+            cwd=stopped.cwd,
+            env=stopped.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives the test run, like kwokctl's own processes
+        )
+    stopped.pid_file.write_text(str(process.pid))
+    return process.pid
+
