@@ -41,7 +41,7 @@ def _read_process(pid: int) -> tuple[list[str], str, dict[str, str]]:
         for item in (proc / "environ").read_bytes().split(b"\0")
         if b"=" in item
     )
-    return argv, os.readlink(proc / "cwd"), env
+    return argv, str((proc / "cwd").readlink()), env
 
 
 def stop(cluster: ClusterSpec, component: str, timeout: float = 30) -> Stopped:
