@@ -70,4 +70,3 @@ def start(stopped: Stopped) -> int:
         )
     stopped.pid_file.write_text(str(process.pid))
     return process.pid
-
