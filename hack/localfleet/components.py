@@ -44,18 +44,46 @@ def _read_process(pid: int) -> tuple[list[str], str, dict[str, str]]:
     return argv, str((proc / "cwd").readlink()), env
 
 
-def stop(cluster: ClusterSpec, component: str, timeout: float = 30) -> Stopped:
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def snapshot(cluster: ClusterSpec, component: str) -> Stopped:
+    """What it takes to start a running component again, should it stop."""
     pid_file = work_dir(cluster) / "pids" / f"{component}.pid"
-    pid = int(pid_file.read_text().strip())
-    argv, cwd, env = _read_process(pid)
+    argv, cwd, env = _read_process(int(pid_file.read_text().strip()))
+    return Stopped(pid_file, argv, cwd, env, work_dir(cluster) / "logs" / f"{component}.log")
+
+
+def running(stopped: Stopped) -> bool:
+    return _alive(int(stopped.pid_file.read_text().strip()))
+
+
+def stop(cluster: ClusterSpec, component: str, timeout: float = 30) -> Stopped:
+    stopped = snapshot(cluster, component)
+    pid = int(stopped.pid_file.read_text().strip())
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if Path(f"/proc/{pid}").exists():
+    if _alive(pid):
         os.kill(pid, signal.SIGKILL)
-    log = work_dir(cluster) / "logs" / f"{component}.log"
-    return Stopped(pid_file, argv, cwd, env, log)
+    return stopped
+
+
+def revive(snapshots: list[Stopped]) -> list[str]:
+    """Starts again what exited, as a node's supervisor would: the controller manager and the
+    scheduler exit when they cannot renew their leader lease while the API server is away."""
+    revived = []
+    for stopped in snapshots:
+        if not running(stopped):
+            start(stopped)
+            revived.append(stopped.pid_file.stem)
+    return revived
 
 
 def start(stopped: Stopped) -> int:
