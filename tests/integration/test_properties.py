@@ -66,8 +66,10 @@ def test_every_admitted_spec_renders_objects_the_server_accepts_and_syncs_once(
             seen["refused"] += 1
             return
         seen["admitted"] += 1
+        # A name per example: an earlier example's objects may still be going away.
+        name = f"generated-{seen['admitted'] + seen['refused']}"
         spec = LLMDeploymentSpec.model_validate(body)
-        owner = Owner("LLMDeployment", namespace, "generated", owner_uid)
+        owner = Owner("LLMDeployment", namespace, name, owner_uid)
         for in_owner_cluster in (True, False):
             objects = rendered(spec, in_owner_cluster=in_owner_cluster, owner=owner).objects
             for obj in objects:
@@ -79,9 +81,11 @@ def test_every_admitted_spec_renders_objects_the_server_accepts_and_syncs_once(
                     body=json.dumps(obj),
                     content_type="application/apply-patch+yaml",
                 )
-        # Labelled only (no ownerReference to a resource that does not exist, which the
-        # garbage collector would act on between the two syncs).
+        # Labelled only: the garbage collector would remove children whose ownerReference
+        # names a resource that does not exist (managed models always have one).
         objects = rendered(spec, in_owner_cluster=False, owner=owner).objects
+        for obj in objects:
+            obj["metadata"].pop("ownerReferences", None)
         kinds = sorted({o["kind"] for o in objects})
         first = apply.sync(hub, namespace, owner.label, objects, kinds)
         second = apply.sync(hub, namespace, owner.label, objects, kinds)
