@@ -44,6 +44,15 @@ def llmd(name: str, location: str, **spec: Any) -> dict[str, Any]:
     return body
 
 
+def managed_llmd(name: str, **managed: Any) -> dict[str, Any]:
+    """A provider-run model (mode 1.1): no GPUs, no pods, the provider's endpoint."""
+    body = llmd(name, "cloud")
+    del body["spec"]["gpu"]
+    body["spec"]["placement"]["management"] = "managed"
+    body["spec"]["managed"] = managed
+    return body
+
+
 def create(fleet: Fleet, namespace: str, body: dict[str, Any]) -> None:
     client.CustomObjectsApi(fleet.cloud).create_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, body
@@ -204,16 +213,14 @@ def test_onprem_model_lands_on_the_member_and_is_removed_with_its_resource(
 def test_managed_model_runs_no_pods_and_names_a_missing_secret(
     fleet: Fleet, namespace: str
 ) -> None:
-    body = llmd("aoai", "cloud")
-    del body["spec"]["gpu"]
-    body["spec"]["placement"]["management"] = "managed"
-    body["spec"]["managed"] = {
-        "provider": "azure-openai",
-        "url": "https://contoso.openai.azure.com",
-        "deployment": "gpt-4o",
-        "apiKeySecretRef": {"name": "aoai-key", "key": "api-key"},
-        "egressCIDRs": ["20.61.0.0/16"],
-    }
+    body = managed_llmd(
+        "aoai",
+        provider="azure-openai",
+        url="https://contoso.openai.azure.com",
+        deployment="gpt-4o",
+        apiKeySecretRef={"name": "aoai-key", "key": "api-key"},
+        egressCIDRs=["20.61.0.0/16"],
+    )
     create(fleet, namespace, body)
     obj = wait_condition(fleet, namespace, "aoai", "Ready", "False")
     ready = condition(obj, "Ready")

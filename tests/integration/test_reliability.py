@@ -25,6 +25,7 @@ from tests.integration.resources import condition, create_chat_endpoint, ready
 from tests.integration.test_llmdeployment import (
     create,
     llmd,
+    managed_llmd,
     patch_spec,
     scrape,
     wait_condition,
@@ -112,16 +113,14 @@ def test_a_secret_value_appears_nowhere_but_in_secrets(
         fleet, namespace,
         llmd("hci", "onprem", model={"name": "m", "credentialsSecretRef": {"name": "keys", "key": "hf"}}),
     )  # fmt: skip
-    managed = llmd("provider", "cloud")
-    del managed["spec"]["gpu"]
-    managed["spec"]["placement"]["management"] = "managed"
-    managed["spec"]["managed"] = {
-        "provider": "openai-compatible",
-        "url": "http://127.0.0.1:9/v1",
-        "deployment": "m",
-        "apiKeySecretRef": {"name": "keys", "key": "api"},
-        "egressCIDRs": ["127.0.0.1/32"],
-    }
+    managed = managed_llmd(
+        "provider",
+        provider="openai-compatible",
+        url="http://127.0.0.1:9/v1",
+        deployment="m",
+        apiKeySecretRef={"name": "keys", "key": "api"},
+        egressCIDRs=["127.0.0.1/32"],
+    )
     create(fleet, namespace, managed)
     create_chat_endpoint(
         fleet.cloud, namespace, "chat",
