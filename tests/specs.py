@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 DNS_LABEL = st.from_regex(r"[a-z]([-a-z0-9]{0,10}[a-z0-9])?", fullmatch=True)
 LABEL_VALUE = st.from_regex(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,12}[A-Za-z0-9])?", fullmatch=True)
 LABEL_KEY = st.one_of(DNS_LABEL, st.builds(lambda p, n: f"{p}.io/{n}", DNS_LABEL, DNS_LABEL))
-QUANTITY_CPU = st.sampled_from(["100m", "500m", "1", "2", "4", "16"])
-QUANTITY_MEMORY = st.sampled_from(["128Mi", "1Gi", "16Gi", "80Gi", "1G"])
+QUANTITY_CPU = st.sampled_from(["100m", "500m", "0.5", "1", "1000m", "2", "4", "16"])
+QUANTITY_MEMORY = st.sampled_from(["128Mi", "1Gi", "1024Mi", "16Gi", "80Gi", "1G"])
 CIDR = st.builds(
     lambda a, b, bits: f"{a}.{b}.0.0/{bits}",
     st.integers(1, 223),

@@ -52,6 +52,14 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def running_by_component(cluster: ClusterSpec) -> dict[str, bool]:
+    """Whether each component's process runs; kwokctl does not restart one that exits."""
+    return {
+        pid_file.stem: _alive(int(pid_file.read_text().strip() or 0))
+        for pid_file in sorted((work_dir(cluster) / "pids").glob("*.pid"))
+    }
+
+
 def snapshot(cluster: ClusterSpec, component: str) -> Stopped:
     """What it takes to start a running component again, should it stop."""
     pid_file = work_dir(cluster) / "pids" / f"{component}.pid"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kubernetes import client, config
 
-from localfleet import kwok, seed, topology
+from localfleet import components, kwok, seed, topology
 from localfleet.paths import CLUSTER_DIR, HACK_DIR, bin_dir, ensure_binaries, kubeconfig_path
 
 
@@ -66,8 +66,15 @@ def up() -> dict[str, Path]:
         path = kubeconfig_path(cluster.short_name)
         if cluster.name in existing:
             path.write_text(kwok.kubeconfig(cluster))
-            if is_ready(path):
+            running = components.running_by_component(cluster)
+            exited = [name for name, up in running.items() if not up]
+            if is_ready(path) and not exited:
                 log(f"{cluster.name}: already running")
+            elif exited and any(running.values()):
+                log(f"{cluster.name}: restarting, as these exited: {', '.join(exited)}")
+                kwok.stop(cluster)
+                kwok.start(cluster)
+                path.write_text(kwok.kubeconfig(cluster))
             else:
                 log(f"{cluster.name}: starting the stopped cluster")
                 kwok.start(cluster)

@@ -11,8 +11,8 @@ from kubernetes import client, config
 
 from llmfleet import labels
 from llmfleet.placement.clusters import member_from_secret
+from localfleet import components, topology
 from localfleet import fleet as localfleet
-from localfleet import topology
 from tests.integration.conftest import Fleet
 from tests.integration.polling import wait_until
 
@@ -198,3 +198,21 @@ def test_cluster_up_again_starts_nothing_new(fleet: Fleet) -> None:
     assert {
         n.metadata.uid for n in client.CoreV1Api(fleet.cloud).list_node().items
     } == node_uids_before
+
+
+def test_cluster_up_restarts_a_cluster_whose_component_exited(fleet: Fleet) -> None:
+    """kwokctl does not supervise its processes: a scheduler that exited (for example on a lost
+    leader lease) is started again by `make cluster-up`, and the cluster keeps its state."""
+    if localfleet.external_kubeconfigs():
+        pytest.skip("checks the local kwok fleet; clusters were given by LLMFLEET_*_KUBECONFIG")
+    node_uids_before = {n.metadata.uid for n in client.CoreV1Api(fleet.onprem).list_node().items}
+    components.stop(topology.ONPREM, "kube-scheduler")
+    assert components.running_by_component(topology.ONPREM)["kube-scheduler"] is False
+    localfleet.up()
+    assert all(components.running_by_component(topology.ONPREM).values())
+    assert all(components.running_by_component(topology.CLOUD).values())
+    nodes = wait_until(
+        lambda: client.CoreV1Api(fleet.onprem).list_node().items,
+        what="the restarted onprem API server",
+    )
+    assert {n.metadata.uid for n in nodes} == node_uids_before

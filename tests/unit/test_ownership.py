@@ -101,3 +101,43 @@ def test_atomic_list_with_server_defaults_is_not_drift() -> None:
     assert taken_fields(
         desired, {**opened, "metadata": {"managedFields": [entry("x", fields)]}}
     ) == ["spec.ingress"]
+
+
+RESOURCES = {
+    "f:spec": {
+        "f:template": {
+            "f:spec": {
+                "f:containers": {
+                    'k:{"name":"model"}': {
+                        "f:resources": {"f:limits": {"f:cpu": {}, "f:memory": {}}}
+                    }
+                }
+            }
+        }
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("desired_limits", "live_limits", "taken"),
+    [
+        ({"cpu": "0.5", "memory": "1024Mi"}, {"cpu": "500m", "memory": "1Gi"}, []),
+        ({"cpu": "1000m", "memory": "1G"}, {"cpu": "1", "memory": "1G"}, []),
+        ({"cpu": "500m", "memory": "1Gi"}, {"cpu": "2", "memory": "1Gi"}, ["cpu"]),
+        ({"cpu": "1", "memory": "1Gi"}, {"cpu": "1", "memory": "1G"}, ["memory"]),
+    ],
+)
+def test_quantities_compare_by_value(
+    desired_limits: dict[str, str], live_limits: dict[str, str], taken: list[str]
+) -> None:
+    """The server canonicalizes quantities; a co-owner of the same value is not drift."""
+
+    def deployment(limits: dict[str, str]) -> dict[str, Any]:
+        model = {"name": "model", "image": "vllm:1", "resources": {"limits": limits}}
+        return {"spec": {"template": {"spec": {"containers": [model]}}}}
+
+    live_object = deployment(live_limits) | {
+        "metadata": {"managedFields": [entry("kubectl", RESOURCES)]}
+    }
+    prefix = 'spec.template.spec.containers.[{"name":"model"}].resources.limits.'
+    assert taken_fields(deployment(desired_limits), live_object) == [prefix + k for k in taken]

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
+
+from kubernetes.utils import parse_quantity
 
 from llmfleet.kube.rest import FIELD_MANAGER
 
@@ -102,7 +105,19 @@ def _covers(wanted: Any, live: Any) -> bool:
             and len(wanted) == len(live)
             and all(_covers(w, v) for w, v in zip(wanted, live, strict=True))
         )
-    return bool(wanted == live)
+    return bool(wanted == live) or _same_quantity(wanted, live)
+
+
+def _same_quantity(wanted: Any, live: Any) -> bool:
+    """The server stores quantities in canonical form: `0.5` comes back as `500m`, `1024Mi` as
+    `1Gi`. Without this, such a spec would count as taken on every pass."""
+    if not (isinstance(wanted, str) and isinstance(live, str)):
+        return False
+    try:
+        values: list[Decimal] = [parse_quantity(q) for q in (wanted, live)]  # type: ignore[no-untyped-call]
+    except ValueError:
+        return False
+    return values[0] == values[1]
 
 
 def _index(items: Any, index: int) -> Any:
