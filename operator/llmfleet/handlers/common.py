@@ -6,11 +6,12 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
 from llmfleet import metrics
+from llmfleet.api import GROUP, VERSION
 from llmfleet.fleetstate import facts_of
 from llmfleet.kube import apply
 from llmfleet.kube.federation import Federation
@@ -21,6 +22,43 @@ from llmfleet.render.common import Owner
 
 # kopf reads timer intervals when handlers are registered, so the setting arrives by env.
 RESYNC_SECONDS = float(os.environ.get("LLMFLEET_RESYNC_SECONDS", "30"))
+# How often a resource with something in motion (pods loading, a Job running) is looked at.
+PROGRESS_SECONDS = min(RESYNC_SECONDS, 5.0)
+# Ready reasons of a resource that is coming up on its own: model servers loading, gateways
+# starting, backends or load-balancer addresses on their way.
+COMING_UP_REASONS = frozenset(
+    {"ReplicasLoading", "SitesStarting", "NoBackendReady", "CrossClusterPending"}
+)
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def coming_up(status: kopf.Status, **_: Any) -> bool:
+    """Not reconciled yet, or waiting for something that happens without a spec change."""
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    return ready is None or ready.get("reason") in COMING_UP_REASONS
+
+
+def timers(plural: str, in_motion: Callable[..., bool]) -> Callable[[Handler], Handler]:
+    """The resync as two timers, one running at a time (kopf starts and stops them as the
+    status changes): every few seconds while `in_motion`, so readiness shows within seconds,
+    and every resync interval once settled."""
+
+    def settled(**kwargs: Any) -> bool:
+        return not in_motion(**kwargs)
+
+    def register(fn: Handler) -> Handler:
+        kopf.timer(
+            GROUP, VERSION, plural, id="resync", interval=RESYNC_SECONDS, initial_delay=5,
+            when=settled,
+        )(fn)  # fmt: skip
+        kopf.timer(
+            GROUP, VERSION, plural, id="progress", interval=PROGRESS_SECONDS, initial_delay=2,
+            when=in_motion,
+        )(fn)  # fmt: skip
+        return fn
+
+    return register
 
 
 async def run(memo: kopf.Memo, fn: Callable[..., Any], *args: Any) -> Any:
