@@ -21,7 +21,7 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
     await common.reconcile(reconciler.KIND, reconciler.reconcile, body, patch, memo)
 
 
-@common.timers(PLURAL, common.coming_up)
+@kopf.timer(GROUP, VERSION, PLURAL, id="resync", interval=common.RESYNC_SECONDS, initial_delay=5)
 async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Safety net: backends becoming ready, managed sites' health, drift in children."""
     await common.reconcile(reconciler.KIND, reconciler.reconcile, body, patch, memo)

@@ -21,17 +21,7 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
     await common.reconcile(reconciler.KIND, reconciler.reconcile, body, patch, memo)
 
 
-def in_motion(status: kopf.Status, **_: Any) -> bool:
-    """A training run goes on or a stage is coming up: a Job may finish, an owned resource may
-    become ready. (A running inference or endpoint stage is the steady state.)"""
-    phases = {stage.get("name"): stage.get("phase") for stage in status.get("stages") or []}
-    training = phases.pop("training", "Pending")
-    return training in ("Pending", "Running") or (
-        training == "Succeeded" and "Pending" in phases.values()
-    )
-
-
-@common.timers(PLURAL, in_motion)
+@kopf.timer(GROUP, VERSION, PLURAL, id="resync", interval=common.RESYNC_SECONDS, initial_delay=5)
 async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Training Jobs finishing, the owned resources becoming ready, drift checks completing."""
     await common.reconcile(reconciler.KIND, reconciler.reconcile, body, patch, memo)

@@ -15,7 +15,9 @@ from llmfleet.api import GROUP
 from llmfleet.kube.cache import WATCHED_KINDS, ChildCache
 from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import KubeClient
+from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import IN_CLUSTER
+from llmfleet.reconcile import chatendpoint, llmdeployment, mlpipeline
 from llmfleet.settings import Settings
 
 SETTINGS_KEY = "llmfleet_settings"
@@ -53,13 +55,21 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.execution.max_workers = operator_settings.api_workers
 
     hub = KubeClient(hub_api_client(operator_settings), IN_CLUSTER)
-    hub.children = ChildCache(hub)
+    memo.wakeups = Wakeups()
+    memo.locks = {}
+    memo.reconcilers = {
+        llmdeployment.KIND: llmdeployment.reconcile,
+        chatendpoint.KIND: chatendpoint.reconcile,
+        mlpipeline.KIND: mlpipeline.reconcile,
+    }
+    hub.children = ChildCache(hub, wakeups=memo.wakeups)
     memo.federation = Federation(
         hub=hub,
         location=operator_settings.cluster_location,
         members_namespace=operator_settings.members_namespace,
         egress_cidrs=operator_settings.egress_cidrs,
         member_secrets=operator_settings.member_secrets,
+        wakeups=memo.wakeups,
     )
     memo.pool = ThreadPoolExecutor(
         max_workers=operator_settings.api_workers, thread_name_prefix="llmfleet-api"
@@ -70,12 +80,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     await asyncio.get_running_loop().run_in_executor(
         memo.pool, hub.children.wait_synced, WATCHED_KINDS, 10
     )
+    memo.following = {}  # the task of common.follow_children, started by the first reconcile
     if operator_settings.metrics_port:
         start_http_server(operator_settings.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped in-cluster
 
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    for task in (memo.get("following") or {}).values():
+        task.cancel()
     federation = memo.get("federation")
     if federation is not None:
         federation.stop_watches()

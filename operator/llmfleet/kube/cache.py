@@ -18,6 +18,7 @@ from typing import Any
 from llmfleet import labels, metrics
 from llmfleet.kube.ownership import foreign_entries
 from llmfleet.kube.rest import KubeClient, KubeError, path_of
+from llmfleet.kube.wakeups import Wakeups, status_changed
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,10 @@ def _slim(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 class KindWatch:
     """One kind's labelled objects in every namespace of a cluster: list, then watch."""
 
-    def __init__(self, client: KubeClient, kind: str) -> None:
+    def __init__(self, client: KubeClient, kind: str, wakeups: Wakeups | None = None) -> None:
         self.client = client
         self.kind = kind
+        self.wakeups = wakeups
         # namespace -> owner label value -> name -> object
         self._objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._lock = threading.Lock()
@@ -170,11 +172,12 @@ class KindWatch:
                 continue
             meta = obj["metadata"]
             with self._lock:
-                if kind == "DELETED":
-                    self._drop(meta.get("namespace", ""), meta["name"])
-                else:
-                    self._drop(meta.get("namespace", ""), meta["name"])
+                before = self._find(meta.get("namespace", ""), meta["name"])
+                self._drop(meta.get("namespace", ""), meta["name"])
+                if kind != "DELETED":
                     self._put(_slim(obj, self.kind))
+            if self.wakeups is not None and (kind == "DELETED" or status_changed(before, obj)):
+                self.wakeups.notify((meta.get("labels") or {}).get(labels.OWNER, ""))
         return version
 
     # --- the store ------------------------------------------------------------------------
@@ -219,9 +222,15 @@ def _newer(known: Mapping[str, Any], candidate: Mapping[str, Any]) -> bool:
 class ChildCache:
     """Watches of one cluster's child kinds, started the first time a kind is read."""
 
-    def __init__(self, client: KubeClient, kinds: Iterable[str] = WATCHED_KINDS) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        kinds: Iterable[str] = WATCHED_KINDS,
+        wakeups: Wakeups | None = None,
+    ) -> None:
         self.client = client
         self.kinds = frozenset(kinds)
+        self.wakeups = wakeups
         self._watches: dict[str, KindWatch] = {}
         self._lock = threading.Lock()
 
@@ -230,7 +239,7 @@ class ChildCache:
             return None
         with self._lock:
             if kind not in self._watches:
-                self._watches[kind] = KindWatch(self.client, kind)
+                self._watches[kind] = KindWatch(self.client, kind, self.wakeups)
             return self._watches[kind]
 
     def list(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]] | None:

@@ -16,6 +16,7 @@ from kubernetes import config
 from llmfleet import labels, metrics
 from llmfleet.kube.cache import ChildCache
 from llmfleet.kube.rest import KubeClient, KubeError
+from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import (
     MemberCluster,
     MemberSecretError,
@@ -43,6 +44,8 @@ class Federation:
     egress_cidrs: tuple[str, ...] = ()
     # Registration Secrets by name: read with `get` only (RBAC by resourceNames), never listed.
     member_secrets: tuple[str, ...] = ()
+    # Where member watches report children whose status changed.
+    wakeups: Wakeups | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _clients: dict[str, tuple[str, KubeClient]] = field(default_factory=dict)
     _members: _Cached | None = None
@@ -102,7 +105,7 @@ class Federation:
                 return
         api = config.new_client_from_config_dict(dict(member.kubeconfig or {}))  # type: ignore[no-untyped-call]
         kube = KubeClient(api, member.name, timeout=10)
-        kube.children = ChildCache(kube)
+        kube.children = ChildCache(kube, wakeups=self.wakeups)
         with self._lock:
             replaced = self._clients.get(member.name)
             self._clients[member.name] = (version, kube)

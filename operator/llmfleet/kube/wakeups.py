@@ -1,0 +1,46 @@
+"""Owners whose children changed status, so their status follows at once, not at the next
+resync: a model server becoming ready, a training Job finishing, an owned resource reporting.
+
+Watch threads report owner labels; the operator's event loop takes them in batches.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+
+class Wakeups:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owners: dict[str, tuple[str, str, str]] = {}
+        self._pending: set[str] = set()
+
+    def register(self, label: str, kind: str, namespace: str, name: str) -> None:
+        """Which resource an owner label stands for (labels of long names are hashed)."""
+        with self._lock:
+            self._owners[label] = (kind, namespace, name)
+
+    def forget(self, label: str) -> None:
+        with self._lock:
+            self._owners.pop(label, None)
+            self._pending.discard(label)
+
+    def notify(self, label: str) -> None:
+        with self._lock:
+            if label in self._owners:
+                self._pending.add(label)
+
+    def take(self) -> list[tuple[str, str, str]]:
+        """The resources to look at again, each once however often it was notified."""
+        with self._lock:
+            owners = [self._owners[label] for label in self._pending if label in self._owners]
+            self._pending.clear()
+        return sorted(owners)
+
+
+def status_changed(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
+    """Whether a watch event changed what the owner reports on: the child's status (a spec
+    change the operator applied shows up once the child's controller reports on it)."""
+    return (before or {}).get("status") != after.get("status")
