@@ -150,6 +150,7 @@ class Operator:
         self.starts = 0
         self.liveness_port = _free_port()
         self.metrics_port = _free_port()
+        self.resync_seconds = 3
 
     @property
     def log(self) -> Path:
@@ -160,7 +161,7 @@ class Operator:
         command = [
             sys.executable, "-m", "llmfleet", "run", "--kubeconfig", str(self.kubeconfig),
             "--liveness-port", str(self.liveness_port), "--metrics-port", str(self.metrics_port),
-            "--resync-seconds", "3", "--verbose", "--no-provider-probes",
+            "--resync-seconds", str(self.resync_seconds), "--verbose", "--no-provider-probes",
             "--egress-cidr", topology.HUB.egress_cidr,
         ]  # fmt: skip
         with self.log.open("wb") as log:

@@ -22,7 +22,7 @@ from llmfleet.render.common import owner_label
 from localfleet import topology
 from localfleet.paths import REPO_ROOT
 from tests.integration import resources
-from tests.integration.conftest import Fleet
+from tests.integration.conftest import Fleet, Operator
 from tests.integration.polling import wait_until
 from tests.integration.resources import condition, ready
 
@@ -527,3 +527,22 @@ def test_drift_is_checked_on_the_inference_site_and_deletion_cleans_every_cluste
         wait_until(all_gone, what="every child to be gone", timeout=90)
     except AssertionError as error:
         raise AssertionError(f"left behind: {remaining}") from error
+
+
+def test_stages_follow_their_children_without_waiting_for_a_resync(
+    fleet: Fleet, operator: Operator, namespace: str
+) -> None:
+    """A pipeline goes through several stage transitions, each caused by a child (a Job
+    finishing, an owned LLMDeployment and ChatEndpoint becoming ready, their model servers and
+    gateways starting). With the resync far away, only the children's status changes can carry
+    it to Ready in time."""
+    operator.resync_seconds = 600
+    operator.restart()
+    try:
+        name = "prompt"
+        create(fleet, namespace, pipeline(name, ("cloud", "onprem", "cloud")))
+        obj = wait_ready(fleet, namespace, name, timeout=90)
+        assert stages(obj)["endpoint"]["phase"] == "Running"
+    finally:
+        operator.resync_seconds = 3
+        operator.restart()
