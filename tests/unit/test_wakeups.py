@@ -11,8 +11,8 @@ from llmfleet.kube.wakeups import Wakeups, status_changed
 
 def test_an_owner_notified_many_times_is_taken_once() -> None:
     wakeups = Wakeups()
-    wakeups.register("LLMDeployment.team-a.m", "LLMDeployment", "team-a", "m")
-    wakeups.register("MLPipeline.team-a.p", "MLPipeline", "team-a", "p")
+    wakeups.register("LLMDeployment", "team-a", "m")
+    wakeups.register("MLPipeline", "team-a", "p")
     for _ in range(3):
         wakeups.notify("LLMDeployment.team-a.m")
     wakeups.notify("MLPipeline.team-a.p")
@@ -26,9 +26,9 @@ def test_an_owner_notified_many_times_is_taken_once() -> None:
 def test_unknown_and_forgotten_owners_are_not_taken() -> None:
     wakeups = Wakeups()
     wakeups.notify("LLMDeployment.team-a.unknown")
-    wakeups.register("ChatEndpoint.team-a.c", "ChatEndpoint", "team-a", "c")
+    wakeups.register("ChatEndpoint", "team-a", "c")
     wakeups.notify("ChatEndpoint.team-a.c")
-    wakeups.forget("ChatEndpoint.team-a.c")
+    wakeups.forget("ChatEndpoint", "team-a", "c")
     wakeups.notify("ChatEndpoint.team-a.c")
     assert wakeups.take() == []
 

@@ -19,7 +19,7 @@ from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import NOT_FOUND, KubeError, path_of
 from llmfleet.placement.clusters import IN_CLUSTER
 from llmfleet.reconcile import Outcome, forbidden
-from llmfleet.render.common import Owner, owner_label
+from llmfleet.render.common import Owner
 
 # kopf reads timer intervals when handlers are registered, so the setting arrives by env.
 RESYNC_SECONDS = float(os.environ.get("LLMFLEET_RESYNC_SECONDS", "30"))
@@ -40,9 +40,7 @@ async def reconcile(
         # Started from a handler, so kopf's Event posting is in the task's context.
         memo.following["task"] = asyncio.create_task(follow_children(memo), name="follow-children")
     meta = body["metadata"]
-    memo.wakeups.register(
-        owner_label(kind, meta["namespace"], meta["name"]), kind, meta["namespace"], meta["name"]
-    )
+    memo.wakeups.register(kind, meta["namespace"], meta["name"])
     try:
         outcome = await _run_reconcile(kind, fn, body, memo)
     except KubeError as error:
@@ -60,7 +58,7 @@ async def reconcile_woken(kind: str, namespace: str, name: str, memo: kopf.Memo)
     hub = memo.federation.hub
     body = await run(memo, hub.get, kind, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
-        memo.wakeups.forget(owner_label(kind, namespace, name))
+        memo.wakeups.forget(kind, namespace, name)
         return
     outcome = await _run_reconcile(kind, memo.reconcilers[kind], body, memo)
     if outcome is None:
@@ -155,7 +153,7 @@ async def remove_everywhere(
             unreachable.append(member.name)
     if not unreachable:
         metrics.FLEET.forget((owner.kind, owner.namespace, owner.name))
-        memo.wakeups.forget(owner.label)
+        memo.wakeups.forget(owner.kind, owner.namespace, owner.name)
         memo.locks.pop((owner.kind, owner.namespace, owner.name), None)
     if unreachable:
         raise kopf.TemporaryError(

@@ -10,6 +10,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from llmfleet.render.common import owner_label
+
 
 class Wakeups:
     def __init__(self) -> None:
@@ -17,12 +19,14 @@ class Wakeups:
         self._owners: dict[str, tuple[str, str, str]] = {}
         self._pending: set[str] = set()
 
-    def register(self, label: str, kind: str, namespace: str, name: str) -> None:
-        """Which resource an owner label stands for (labels of long names are hashed)."""
+    def register(self, kind: str, namespace: str, name: str) -> None:
+        """Remembers which resource its children's owner label stands for (the labels of long
+        names are hashed, so they cannot be read back)."""
         with self._lock:
-            self._owners[label] = (kind, namespace, name)
+            self._owners[owner_label(kind, namespace, name)] = (kind, namespace, name)
 
-    def forget(self, label: str) -> None:
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        label = owner_label(kind, namespace, name)
         with self._lock:
             self._owners.pop(label, None)
             self._pending.discard(label)
@@ -35,7 +39,7 @@ class Wakeups:
     def take(self) -> list[tuple[str, str, str]]:
         """The resources to look at again, each once however often it was notified."""
         with self._lock:
-            owners = [self._owners[label] for label in self._pending if label in self._owners]
+            owners = [self._owners[label] for label in self._pending]
             self._pending.clear()
         return sorted(owners)
 
