@@ -20,23 +20,23 @@ def configure_logging(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> None:
-    # Read when kopf and the kubernetes client are imported, so set before importing them.
-    os.environ["LLMFLEET_RESYNC_SECONDS"] = str(settings.resync_seconds)
+    # kopf's own API client reads the kubeconfig from the environment.
     if settings.kubeconfig:
         os.environ["KUBECONFIG"] = settings.kubeconfig
-    import kopf  # noqa: PLC0415 - importing kopf registers handlers; only `run` needs them
+    import kopf  # noqa: PLC0415 - only `run` needs kopf and the handlers
 
-    import llmfleet.handlers  # noqa: F401, PLC0415
-    from llmfleet.handlers.operator import SETTINGS_KEY  # noqa: PLC0415
+    from llmfleet import handlers  # noqa: PLC0415
 
     configure_logging(settings)
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, settings)
     asyncio.run(
         kopf.operator(
+            registry=registry,
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,
             standalone=True,
             liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz",
-            memo=kopf.Memo({SETTINGS_KEY: settings}),
         )
     )
 

@@ -12,6 +12,7 @@ from llmfleet.api import MLPipelineSpec
 from llmfleet.api.chatendpoint import ChatEndpointSpec
 from llmfleet.api.llmdeployment import LLMDeploymentSpec
 from llmfleet.reconcile import mlpipeline as reconcile
+from llmfleet.reconcile.mlpipeline import drift as drifts
 from llmfleet.render import mlpipeline as render
 from llmfleet.render.common import Owner
 
@@ -228,7 +229,7 @@ def test_drift_cronjob_reaches_only_its_model_server() -> None:
      ("oops", None), ('{"score": "high"}', None), ("true", None)],
 )  # fmt: skip
 def test_drift_score_from_termination_message(said: str, score: float | None) -> None:
-    assert reconcile.parse_score(said) == score
+    assert drifts.parse_score(said) == score
 
 
 @pytest.mark.parametrize(
@@ -238,7 +239,7 @@ def test_drift_detected_only_above_threshold(score: float | None, detected: bool
     drift = spec(monitoring={"drift": {"schedule": "@daily", "threshold": 0.2}}).monitoring
     assert drift is not None
     assert drift.drift is not None
-    value, _, message = reconcile.drift_condition({"score": score, "job": "j"}, drift.drift)
+    value, _, message = drifts.drift_condition({"score": score, "job": "j"}, drift.drift)
     assert value is detected
     if score is not None:
         assert f"{score:g}" in message

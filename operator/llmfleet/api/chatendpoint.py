@@ -11,6 +11,7 @@ from llmfleet.api.common import (
     DNS_SUBDOMAIN,
     ApiModel,
     Cidr,
+    ClusterName,
     Condition,
     LabelSelector,
     LocalObjectRef,
@@ -229,6 +230,10 @@ class BackendStatus(ApiModel):
     """Where the gateways reach it."""
     ready: bool = False
     """Whether it is ready."""
+    state: str = Field(default="", max_length=16)
+    """Ready, NotReady, or Unknown (its cluster does not answer)."""
+    cluster: str = Field(default="", max_length=253)
+    """Member cluster serving a self-managed backend."""
 
 
 class ChatEndpointStatus(ApiModel):
@@ -247,6 +252,9 @@ class ChatEndpointStatus(ApiModel):
     """One entry per backend."""
     segmentation: SegmentationStatus | None = None
     """Security roles applied and the objects realizing them."""
+    child_clusters: list[ClusterName] = Field(default_factory=list, max_length=64)
+    """Member clusters holding objects of this endpoint (gateways, paths to backends); each is
+    cleaned when it no longer should."""
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
     """Ready, Placed, Segmented, Degraded."""
 

@@ -57,6 +57,7 @@ QUANTITY_RULES = validations(cel("isQuantity(self)", "must be a quantity such as
 Cidr = Annotated[str, Field(min_length=3, max_length=43, json_schema_extra=CIDR_RULES)]
 Quantity = Annotated[str, Field(min_length=1, max_length=32, json_schema_extra=QUANTITY_RULES)]
 NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+ClusterName = Annotated[str, Field(max_length=253)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=317, pattern=LABEL_KEY)]
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
 Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=32)]

@@ -11,6 +11,7 @@ from llmfleet.api.common import (
     DNS_SUBDOMAIN,
     ApiModel,
     Arg,
+    ClusterName,
     Condition,
     Gpu,
     ManagedEndpoint,
@@ -144,6 +145,9 @@ class LLMDeploymentStatus(ApiModel):
     """One entry per cluster the workload is placed on."""
     segmentation: SegmentationStatus | None = None
     """Security roles applied and the objects realizing them."""
+    child_clusters: list[ClusterName] = Field(default_factory=list, max_length=64)
+    """Member clusters holding objects of this model; each is cleaned when it no longer
+    should."""
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
     """Ready, Placed, Segmented, Degraded."""
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pydantic import Field
 
 from llmfleet.api.chatendpoint import Auth, Exposure, Guardrails, RateLimit
-from llmfleet.api.common import ApiModel, Arg, Condition, Gpu, Resources, StagePlacement
+from llmfleet.api.common import (
+    ApiModel,
+    Arg,
+    ClusterName,
+    Condition,
+    Gpu,
+    Resources,
+    StagePlacement,
+)
 from llmfleet.api.llmdeployment import Runtime
 
 URI_PATTERN = r"^(hf|pvc|oci|s3)://.+"
@@ -194,6 +202,9 @@ class MLPipelineStatus(ApiModel):
     training spec: its artifact is served again without retraining."""
     drift: DriftStatus | None = None
     """The latest drift check."""
+    child_clusters: list[ClusterName] = Field(default_factory=list, max_length=64)
+    """Member clusters holding objects of this pipeline's stages; each is cleaned when it no
+    longer should."""
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
     """Ready, Trained, Serving, DriftDetected, Degraded."""
 

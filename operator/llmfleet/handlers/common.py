@@ -1,12 +1,14 @@
-"""What every kind's handlers share: run a reconcile off the event loop and write its outcome."""
+"""What every kind's handlers share: the runtime, a reconcile run off the event loop through
+the engine, its outcome written, and the cleanup of every cluster on deletion."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, cast
 
@@ -14,35 +16,58 @@ import kopf
 
 from llmfleet import metrics
 from llmfleet.fleetstate import facts_of
-from llmfleet.kube import apply
 from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import NOT_FOUND, KubeError, path_of
+from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import IN_CLUSTER
-from llmfleet.reconcile import Outcome, forbidden
-from llmfleet.render.common import Owner
+from llmfleet.reconcile import engine
+from llmfleet.reconcile.engine import Outcome
+from llmfleet.reconcile.gather import Context, Reads
+from llmfleet.reconcile.kinds import KINDS
+from llmfleet.reconcile.prober import Prober
+from llmfleet.settings import Settings
 
-# kopf reads timer intervals when handlers are registered, so the setting arrives by env.
-RESYNC_SECONDS = float(os.environ.get("LLMFLEET_RESYNC_SECONDS", "30"))
 WAKEUP_SECONDS = 1.0
+RUNTIME_KEY = "runtime"
 log = logging.getLogger(__name__)
 
 
-async def run(memo: kopf.Memo, fn: Callable[..., Any], *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(memo.pool, fn, *args)
+@dataclass
+class Runtime:
+    """Everything the handlers share, typed: made once at startup, kept in kopf's memo."""
+
+    settings: Settings
+    federation: Federation
+    reads: Reads
+    prober: Prober
+    wakeups: Wakeups
+    pool: ThreadPoolExecutor
+    locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
+    following: asyncio.Task[None] | None = None
+
+    @property
+    def context(self) -> Context:
+        return Context(fleet=self.federation, settings=self.settings, reads=self.reads)
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
 
-async def reconcile(
-    kind: str, fn: Callable[..., Outcome], body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo
-) -> None:
+def runtime_of(memo: kopf.Memo) -> Runtime:
+    return cast(Runtime, memo[RUNTIME_KEY])
+
+
+async def reconcile(kind: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     if body["metadata"].get("deletionTimestamp"):
         return  # being deleted: the cleanup handler owns it now, nothing is applied again
-    if "task" not in memo.following:
+    runtime = runtime_of(memo)
+    if runtime.following is None:
         # Started from a handler, so kopf's Event posting is in the task's context.
-        memo.following["task"] = asyncio.create_task(follow_children(memo), name="follow-children")
+        runtime.following = asyncio.create_task(follow_children(runtime), name="follow-children")
     meta = body["metadata"]
-    memo.wakeups.register(kind, meta["namespace"], meta["name"])
+    runtime.wakeups.register(kind, meta["namespace"], meta["name"])
     try:
-        outcome = await _run_reconcile(kind, fn, body, memo)
+        outcome = await _run_reconcile(kind, body, runtime)
     except KubeError as error:
         raise kopf.TemporaryError(str(error), delay=10) from error
     if outcome is None:
@@ -52,34 +77,35 @@ async def reconcile(
     _report(kind, body, outcome)
 
 
-async def reconcile_woken(kind: str, namespace: str, name: str, memo: kopf.Memo) -> None:
+async def reconcile_woken(kind: str, namespace: str, name: str, runtime: Runtime) -> None:
     """A reconcile outside kopf's handlers, for a resource whose children changed status:
     the status is patched here; the resync timer stays the safety net."""
-    hub = memo.federation.hub
-    body = await run(memo, hub.get, kind, namespace, name)
+    hub = runtime.federation.hub
+    body = await runtime.run(hub.get, kind, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
-        memo.wakeups.forget(kind, namespace, name)
+        runtime.wakeups.forget(kind, namespace, name)
         return
-    outcome = await _run_reconcile(kind, memo.reconcilers[kind], body, memo)
+    outcome = await _run_reconcile(kind, body, runtime)
     if outcome is None:
         return
     if outcome.status is not None:
-        await run(
-            memo, partial(hub.request, "PATCH", path_of(kind, namespace, name) + "/status",
-                          body={"status": outcome.status},
-                          content_type="application/merge-patch+json"),
+        await runtime.run(
+            partial(
+                hub.client.request, "PATCH", path_of(kind, namespace, name) + "/status",
+                body={"status": outcome.status}, content_type="application/merge-patch+json",
+            )
         )  # fmt: skip
     _report(kind, body, outcome)
 
 
-async def follow_children(memo: kopf.Memo) -> None:
+async def follow_children(runtime: Runtime) -> None:
     """Reconciles, about a second later, the resources whose children changed status (a
     rollout's few status changes come as one); errors are left to the resync timer."""
     while True:
         await asyncio.sleep(WAKEUP_SECONDS)
-        woken = memo.wakeups.take()
+        woken = runtime.wakeups.take()
         results = await asyncio.gather(
-            *(reconcile_woken(kind, ns, name, memo) for kind, ns, name in woken),
+            *(reconcile_woken(kind, ns, name, runtime) for kind, ns, name in woken),
             return_exceptions=True,
         )
         for (kind, ns, name), result in zip(woken, results, strict=True):
@@ -91,37 +117,42 @@ async def follow_children(memo: kopf.Memo) -> None:
                 )
 
 
-async def _run_reconcile(
-    kind: str, fn: Callable[..., Outcome], body: Mapping[str, Any], memo: kopf.Memo
-) -> Outcome | None:
+async def _run_reconcile(kind: str, body: Mapping[str, Any], runtime: Runtime) -> Outcome | None:
     """One reconcile at a time per resource (kopf's handlers and the wake-ups share it)."""
     meta = body["metadata"]
-    lock = memo.locks.setdefault((kind, meta["namespace"], meta["name"]), asyncio.Lock())
+    lock = runtime.locks.setdefault((kind, meta["namespace"], meta["name"]), asyncio.Lock())
     started = time.perf_counter()
     try:
         async with lock:
-            outcome: Outcome = await run(memo, fn, body, memo.federation, memo.settings)
+            outcome: Outcome = await runtime.run(
+                engine.reconcile, KINDS[kind], body, runtime.federation, runtime.context
+            )
     except KubeError as error:
         if error.status == NOT_FOUND and error.cluster == IN_CLUSTER:
             # Its own namespace is gone with it; the deletion event is on its way.
             metrics.RECONCILE_ERRORS.labels(kind, "Gone").inc()
             return None
-        metrics.RECONCILE_ERRORS.labels(kind, "Forbidden" if error.forbidden else "KubeError").inc()
-        if not error.forbidden:
-            raise
-        # Missing rights do not heal by retrying soon: say so where users look; the resync
-        # timer tries again.
-        outcome = forbidden(body, error)
+        metrics.RECONCILE_ERRORS.labels(kind, "KubeError").inc()
+        raise
     finally:
         metrics.RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
+    if outcome.status is not None and _condition(outcome.current, "Ready") == "Forbidden":
+        metrics.RECONCILE_ERRORS.labels(kind, "Forbidden").inc()
     return outcome
+
+
+def _condition(status: Mapping[str, Any], type_: str) -> str:
+    found: Mapping[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == type_), {}
+    )
+    return str(found.get("reason", ""))
 
 
 def _report(kind: str, body: Mapping[str, Any], outcome: Outcome) -> None:
     meta = body["metadata"]
     metrics.FLEET.record(
         (kind, meta["namespace"], meta["name"]),
-        facts_of(kind, body.get("spec") or {}, outcome.status or body.get("status") or {}),
+        facts_of(kind, body.get("spec") or {}, outcome.current or body.get("status") or {}),
     )
     for event in outcome.events:
         kopf.event(
@@ -129,33 +160,17 @@ def _report(kind: str, body: Mapping[str, Any], outcome: Outcome) -> None:
         )
 
 
-async def remove_everywhere(
-    memo: kopf.Memo, owner: Owner, hub_kinds: Iterable[str], member_kinds: Iterable[str]
-) -> None:
-    """Removes the owner's children in every member cluster; retries while one is unreachable."""
-    federation: Federation = memo.federation
-    members, _ = await run(memo, federation.members)
-    unreachable = []
-    for member in members:
-        kinds = tuple(hub_kinds if member.kubeconfig is None else member_kinds)
-        try:
-            await run(
-                memo,
-                apply.remove_all,
-                federation.client(member),
-                owner.namespace,
-                owner.label,
-                kinds,
-            )
-        except KubeError as error:
-            if not error.unreachable:
-                raise
-            unreachable.append(member.name)
-    if not unreachable:
-        metrics.FLEET.forget((owner.kind, owner.namespace, owner.name))
-        memo.wakeups.forget(owner.kind, owner.namespace, owner.name)
-        memo.locks.pop((owner.kind, owner.namespace, owner.name), None)
+async def cleanup(kind: str, body: kopf.Body, memo: kopf.Memo) -> None:
+    """Removes the children in every member cluster; the finalizer stays until all are gone."""
+    runtime = runtime_of(memo)
+    owner = engine.owner_of(kind, body)
+    unreachable = await runtime.run(
+        engine.remove_everywhere, runtime.federation, owner, KINDS[kind].children
+    )
     if unreachable:
         raise kopf.TemporaryError(
             f"children remain in unreachable clusters {', '.join(unreachable)}; retrying", delay=15
         )
+    metrics.FLEET.forget((owner.kind, owner.namespace, owner.name))
+    runtime.wakeups.forget(owner.kind, owner.namespace, owner.name)
+    runtime.locks.pop((owner.kind, owner.namespace, owner.name), None)

@@ -1,8 +1,8 @@
-"""Operator-wide startup: kopf identity and timeouts, clients, thread pool, metrics, probes."""
+"""Operator-wide startup: kopf identity and timeouts, clients, watches, thread pool, metrics,
+probes."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -12,15 +12,18 @@ from kubernetes import client, config
 from prometheus_client import start_http_server
 
 from llmfleet.api import GROUP
-from llmfleet.kube.cache import WATCHED_KINDS, ChildCache
+from llmfleet.handlers.common import RUNTIME_KEY, Runtime, runtime_of
+from llmfleet.kube.cache import ChildCache
+from llmfleet.kube.cluster import Cluster
 from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import KubeClient
 from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import IN_CLUSTER
-from llmfleet.reconcile import chatendpoint, llmdeployment, mlpipeline
+from llmfleet.reconcile.gather import Reads
+from llmfleet.reconcile.prober import Prober
 from llmfleet.settings import Settings
 
-SETTINGS_KEY = "llmfleet_settings"
+SYNC_SECONDS = 10
 
 
 def hub_api_client(settings: Settings) -> client.ApiClient:
@@ -32,9 +35,7 @@ def hub_api_client(settings: Settings) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
-@kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    operator_settings: Settings = memo[SETTINGS_KEY]
+def configure_kopf(settings: kopf.OperatorSettings, operator_settings: Settings) -> None:
     # Own identity: finalizer, progress and diff-base annotations under llmfleet.io.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -54,53 +55,60 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.INFO
     settings.execution.max_workers = operator_settings.api_workers
 
-    hub = KubeClient(hub_api_client(operator_settings), IN_CLUSTER)
-    memo.wakeups = Wakeups()
-    memo.locks = {}
-    memo.reconcilers = {
-        llmdeployment.KIND: llmdeployment.reconcile,
-        chatendpoint.KIND: chatendpoint.reconcile,
-        mlpipeline.KIND: mlpipeline.reconcile,
-    }
-    hub.children = ChildCache(hub, wakeups=memo.wakeups)
-    memo.federation = Federation(
+
+def make_runtime(operator_settings: Settings) -> Runtime:
+    wakeups = Wakeups()
+    hub_client = KubeClient(hub_api_client(operator_settings), IN_CLUSTER)
+    hub = Cluster(hub_client, ChildCache(hub_client, wakeups=wakeups).start())
+    prober = Prober(enabled=operator_settings.probe_providers, wake=wakeups.notify).start()
+    federation = Federation(
         hub=hub,
         location=operator_settings.cluster_location,
         members_namespace=operator_settings.members_namespace,
         egress_cidrs=operator_settings.egress_cidrs,
         member_secrets=operator_settings.member_secrets,
-        wakeups=memo.wakeups,
+        wakeups=wakeups,
     )
-    memo.pool = ThreadPoolExecutor(
-        max_workers=operator_settings.api_workers, thread_name_prefix="llmfleet-api"
+    return Runtime(
+        settings=operator_settings,
+        federation=federation,
+        reads=Reads(hub, prober),
+        prober=prober,
+        wakeups=wakeups,
+        pool=ThreadPoolExecutor(
+            max_workers=operator_settings.api_workers, thread_name_prefix="llmfleet-api"
+        ),
     )
-    memo.settings = operator_settings
-    # Resumed resources then compare with a full view of their children from the first pass;
-    # a kind not synced in time is listed in place, as without the cache.
-    await asyncio.get_running_loop().run_in_executor(
-        memo.pool, hub.children.wait_synced, WATCHED_KINDS, 10
-    )
-    memo.following = {}  # the task of common.follow_children, started by the first reconcile
-    if operator_settings.metrics_port:
-        start_http_server(operator_settings.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped in-cluster
 
 
-@kopf.on.cleanup()
-async def shutdown(memo: kopf.Memo, **_: Any) -> None:
-    for task in (memo.get("following") or {}).values():
-        task.cancel()
-    federation = memo.get("federation")
-    if federation is not None:
-        federation.stop_watches()
-    pool = memo.get("pool")
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+def register(registry: kopf.OperatorRegistry, operator_settings: Settings) -> None:
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        configure_kopf(settings, operator_settings)
+        runtime = make_runtime(operator_settings)
+        memo[RUNTIME_KEY] = runtime
+        # Resumed resources then compare with a full view of their children from the first
+        # pass; a kind not synced in time is listed in place, as without the cache.
+        hub = runtime.federation.hub
+        if hub.children is not None:
+            await runtime.run(hub.children.wait_synced, SYNC_SECONDS)
+        if operator_settings.metrics_port:
+            start_http_server(operator_settings.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped in-cluster
 
+    @kopf.on.cleanup(registry=registry)
+    async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+        runtime: Runtime | None = memo.get(RUNTIME_KEY)
+        if runtime is None:
+            return
+        if runtime.following is not None:
+            runtime.following.cancel()
+        runtime.prober.stop()
+        runtime.federation.stop_watches()
+        runtime.pool.shutdown(wait=False, cancel_futures=True)
 
-@kopf.on.probe(id="hub-api")
-async def hub_api(memo: kopf.Memo, **_: Any) -> str:
-    """Liveness: the hub's API server answers this process (kopf restarts silent watches)."""
-    federation: Federation = memo.federation
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(memo.pool, federation.hub.request, "GET", "/version")
-    return "ok"
+    @kopf.on.probe(id="hub-api", registry=registry)
+    async def hub_api(memo: kopf.Memo, **_: Any) -> str:
+        """Liveness: the hub's API server answers this process (kopf restarts silent watches)."""
+        runtime = runtime_of(memo)
+        await runtime.run(runtime.federation.hub.client.request, "GET", "/version")
+        return "ok"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmfleet import labels
+from llmfleet.kube.cluster import ClusterApi
 from llmfleet.kube.ownership import taken_fields
-from llmfleet.kube.rest import KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def ref(obj: Mapping[str, Any]) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
-def ensure_namespace(client: KubeClient, name: str) -> bool:
+def ensure_namespace(client: ClusterApi, name: str) -> bool:
     """Creates the namespace if it is missing; an existing one is never modified."""
     if client.get("Namespace", None, name) is not None:
         return False
@@ -64,7 +64,7 @@ def ensure_namespace(client: KubeClient, name: str) -> bool:
 
 
 def sync(
-    client: KubeClient,
+    client: ClusterApi,
     namespace: str,
     owner: str,
     desired: Sequence[Mapping[str, Any]],
@@ -138,7 +138,7 @@ def _restore(
 
 
 def remove_all(
-    client: KubeClient,
+    client: ClusterApi,
     namespace: str,
     owner: str,
     kinds: Iterable[str],

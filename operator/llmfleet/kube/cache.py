@@ -16,20 +16,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmfleet import labels, metrics
+from llmfleet.children import watched_kinds
 from llmfleet.kube.ownership import foreign_entries
 from llmfleet.kube.rest import KubeClient, KubeError, path_of
 from llmfleet.kube.wakeups import Wakeups, status_changed
 
 log = logging.getLogger(__name__)
 
-# Every labelled child kind; Secrets are read in place (the operator may not list them
-# cluster-wide) and Pods are read by Job, not by owner.
-WATCHED_KINDS = frozenset(
-    {
-        "Deployment", "Service", "ServiceAccount", "ConfigMap", "NetworkPolicy",
-        "PodDisruptionBudget", "Ingress", "Job", "CronJob", "LLMDeployment", "ChatEndpoint",
-    }
-)  # fmt: skip
+# Every labelled child kind (llmfleet.children); Pods are read by Job, not by owner.
+WATCHED_KINDS = watched_kinds()
 WATCH_SECONDS = 240  # server-side timeout of one watch request; it is then resumed
 RETRY_SECONDS = (1, 2, 5, 10, 20)
 GONE = 410
@@ -73,6 +68,8 @@ class KindWatch:
         self._thread = threading.Thread(
             target=self._run, name=f"watch-{client.cluster}-{kind}", daemon=True
         )
+
+    def start(self) -> None:
         self._thread.start()
 
     @property
@@ -82,6 +79,9 @@ class KindWatch:
     def stop(self) -> None:
         self._stop.set()
         self._set_synced(False)
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
 
     def list(self, namespace: str, wanted: Mapping[str, str]) -> list[dict[str, Any]] | None:
         """Objects matching `wanted` labels, or None while the watch is not synced."""
@@ -220,7 +220,8 @@ def _newer(known: Mapping[str, Any], candidate: Mapping[str, Any]) -> bool:
 
 
 class ChildCache:
-    """Watches of one cluster's child kinds, started the first time a kind is read."""
+    """Watches of one cluster's child kinds, started by `start`; a kind not started is not
+    answered (its reader lists from the API server)."""
 
     def __init__(
         self,
@@ -234,13 +235,17 @@ class ChildCache:
         self._watches: dict[str, KindWatch] = {}
         self._lock = threading.Lock()
 
-    def watch(self, kind: str) -> KindWatch | None:
-        if kind not in self.kinds:
-            return None
+    def start(self) -> ChildCache:
         with self._lock:
-            if kind not in self._watches:
-                self._watches[kind] = KindWatch(self.client, kind, self.wakeups)
-            return self._watches[kind]
+            for kind in sorted(self.kinds - set(self._watches)):
+                watch = KindWatch(self.client, kind, self.wakeups)
+                self._watches[kind] = watch
+                watch.start()
+        return self
+
+    def watch(self, kind: str) -> KindWatch | None:
+        with self._lock:
+            return self._watches.get(kind)
 
     def list(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]] | None:
         wanted = parse_selector(selector)
@@ -261,10 +266,11 @@ class ChildCache:
         if watch is not None:
             watch.forget(namespace, name)
 
-    def wait_synced(self, kinds: Iterable[str], timeout: float) -> bool:
+    def wait_synced(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        watches = [w for w in (self.watch(k) for k in kinds) if w is not None]
-        return all(w._synced.wait(max(0.0, deadline - time.monotonic())) for w in watches)
+        with self._lock:
+            watches = list(self._watches.values())
+        return all(w.wait_synced(max(0.0, deadline - time.monotonic())) for w in watches)
 
     def stop(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from kubernetes import config
 
 from llmfleet import labels, metrics
 from llmfleet.kube.cache import ChildCache
+from llmfleet.kube.cluster import Cluster
 from llmfleet.kube.rest import KubeClient, KubeError
 from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import (
@@ -36,7 +37,7 @@ class _Cached:
 
 @dataclass
 class Federation:
-    hub: KubeClient
+    hub: Cluster
     location: str
     members_namespace: str
     secret_ttl: float = 10.0
@@ -47,7 +48,7 @@ class Federation:
     # Where member watches report children whose status changed.
     wakeups: Wakeups | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _clients: dict[str, tuple[str, KubeClient]] = field(default_factory=dict)
+    _clients: dict[str, tuple[str, Cluster]] = field(default_factory=dict)
     _members: _Cached | None = None
     _inventories: dict[str, _Cached] = field(default_factory=dict)
 
@@ -92,7 +93,7 @@ class Federation:
                 found.append(secret)
         return found
 
-    def client(self, member: MemberCluster) -> KubeClient:
+    def client(self, member: MemberCluster) -> Cluster:
         if member.kubeconfig is None:
             return self.hub
         with self._lock:
@@ -104,20 +105,19 @@ class Federation:
             if known and known[0] == version:
                 return
         api = config.new_client_from_config_dict(dict(member.kubeconfig or {}))  # type: ignore[no-untyped-call]
-        kube = KubeClient(api, member.name, timeout=10)
-        kube.children = ChildCache(kube, wakeups=self.wakeups)
+        client = KubeClient(api, member.name, timeout=10)
+        kube = Cluster(client, ChildCache(client, wakeups=self.wakeups).start())
         with self._lock:
             replaced = self._clients.get(member.name)
             self._clients[member.name] = (version, kube)
-        if replaced and replaced[1].children is not None:
-            replaced[1].children.stop()  # new credentials or address: its watches end
+        if replaced:
+            replaced[1].stop()  # new credentials or address: its watches end
 
     def stop_watches(self) -> None:
         with self._lock:
             clients = [self.hub, *(kube for _, kube in self._clients.values())]
         for kube in clients:
-            if kube.children is not None:
-                kube.children.stop()
+            kube.stop()
 
     def inventory(self, member: MemberCluster) -> ClusterInventory:
         with self._lock:

@@ -10,15 +10,12 @@ import json
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from kubernetes import client
 
 from llmfleet import metrics
-
-if TYPE_CHECKING:
-    from llmfleet.kube.cache import ChildCache
 
 FIELD_MANAGER = "llmfleet"
 FORBIDDEN = 403
@@ -62,6 +59,9 @@ KINDS: Mapping[str, KindPath] = {
 }
 
 
+SERVER_ERROR = 500
+
+
 class KubeError(Exception):
     """A failed request: the HTTP status (0 when the cluster could not be reached) and reason."""
 
@@ -73,7 +73,18 @@ class KubeError(Exception):
 
     @property
     def unreachable(self) -> bool:
-        return self.status == 0 or self.status >= 500
+        """No answer at all: connection refused, TLS failure, timeout."""
+        return self.status == 0
+
+    @property
+    def server_error(self) -> bool:
+        """The API server answered that it failed (5xx): not the request's fault."""
+        return self.status >= SERVER_ERROR
+
+    @property
+    def transient(self) -> bool:
+        """Unreachable or failing: nothing is moved or deleted on such an answer."""
+        return self.unreachable or self.server_error
 
     @property
     def forbidden(self) -> bool:
@@ -98,8 +109,6 @@ class KubeClient:
         self.api = api
         self.cluster = cluster
         self.timeout = timeout
-        # Watch-fed children, answering owner-label lists when attached (llmfleet.kube.cache).
-        self.children: ChildCache | None = None
 
     def request(
         self,
@@ -179,10 +188,6 @@ class KubeClient:
     def list(
         self, kind: str, namespace: str | None = None, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
-        if self.children is not None and namespace and label_selector:
-            cached = self.children.list(kind, namespace, label_selector)
-            if cached is not None:
-                return cached
         query = {"labelSelector": label_selector} if label_selector else None
         return list(self.request("GET", path_of(kind, namespace), query=query).get("items", []))
 
@@ -192,7 +197,7 @@ class KubeClient:
         path = path_of(obj["kind"], meta.get("namespace"), meta["name"])
         if subresource:
             path += f"/{subresource}"
-        live = dict(
+        return dict(
             self.request(
                 "PATCH",
                 path,
@@ -201,13 +206,9 @@ class KubeClient:
                 content_type="application/apply-patch+yaml",
             )
         )
-        if self.children is not None and not subresource:
-            self.children.stored(obj["kind"], live)
-        return live
 
     def delete(self, kind: str, namespace: str | None, name: str) -> bool:
         """Deletes with background propagation; False when it was already gone."""
-        existed = True
         try:
             self.request(
                 "DELETE",
@@ -217,7 +218,5 @@ class KubeClient:
         except KubeError as error:
             if error.status != NOT_FOUND:
                 raise
-            existed = False
-        if self.children is not None and namespace:
-            self.children.forgotten(kind, namespace, name)
-        return existed
+            return False
+        return True

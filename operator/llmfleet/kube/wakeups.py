@@ -10,7 +10,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from llmfleet.render.common import owner_label
+from llmfleet.names import owner_label
 
 
 class Wakeups:
@@ -35,6 +35,9 @@ class Wakeups:
         with self._lock:
             if label in self._owners:
                 self._pending.add(label)
+
+    def notify_resource(self, kind: str, namespace: str, name: str) -> None:
+        self.notify(owner_label(kind, namespace, name))
 
     def take(self) -> list[tuple[str, str, str]]:
         """The resources to look at again, each once however often it was notified."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmfleet import labels
+from llmfleet.names import MAX_LABEL_VALUE, bounded, owner_label, service_name
 
-MAX_LABEL_VALUE = 63
+# Re-exported: renderers name children with these.
+__all__ = [
+    "MAX_LABEL_VALUE", "Owner", "Rendered", "bounded", "child_metadata", "owner_label", "refs",
+    "service_name",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,11 @@ class Owner:
     name: str
     uid: str
     api_version: str = "llmfleet.io/v1alpha1"
+
+    @property
+    def instance(self) -> str:
+        """The `app.kubernetes.io/instance` label value: the name, hashed past 63 characters."""
+        return bounded(self.name)
 
     @property
     def label(self) -> str:
@@ -37,18 +46,6 @@ class Owner:
         }
 
 
-def owner_label(kind: str, namespace: str, name: str) -> str:
-    return bounded(f"{kind}.{namespace}.{name}", MAX_LABEL_VALUE)
-
-
-def bounded(value: str, limit: int) -> str:
-    """`value` itself when it fits, else a prefix and a hash of the whole: still unique."""
-    if len(value) <= limit:
-        return value
-    digest = hashlib.sha256(value.encode()).hexdigest()[:10]
-    return f"{value[: limit - 11].rstrip('.-_')}-{digest}"
-
-
 def child_metadata(
     owner: Owner,
     name: str,
@@ -64,7 +61,7 @@ def child_metadata(
         "labels": {
             labels.MANAGED_BY: labels.MANAGED_BY_VALUE,
             labels.OWNER: owner.label,
-            "app.kubernetes.io/instance": owner.name,
+            "app.kubernetes.io/instance": owner.instance,
             **(extra_labels or {}),
         },
     }

@@ -17,7 +17,7 @@ import yaml
 from llmfleet import labels
 from llmfleet.api.chatendpoint import ChatEndpointSpec, Guardrails, RateLimit, Routing, Site
 from llmfleet.api.common import SecretKeyRef
-from llmfleet.render.common import Owner, Rendered, child_metadata, owner_label, refs
+from llmfleet.render.common import Owner, Rendered, bounded, child_metadata, owner_label, refs
 from llmfleet.segmentation import policies, roles
 
 GATEWAY_IMAGE = "ghcr.io/berriai/litellm:main-v1.106.2"
@@ -52,7 +52,8 @@ class ResolvedBackend:
 
 
 def site_name(owner: Owner, location: str) -> str:
-    return f"{owner.name}-{location}"
+    """A site's gateway objects; its Service name must be a DNS label."""
+    return bounded(f"{owner.name}-{location}")
 
 
 def key_env(index: int) -> str:
@@ -164,7 +165,7 @@ def gateway_pod_labels(
 ) -> dict[str, str]:
     pod_labels = {
         "app.kubernetes.io/name": "chat-gateway",
-        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/instance": owner.instance,
         labels.MANAGED_BY: labels.MANAGED_BY_VALUE,
         labels.OWNER: owner.label,
         labels.ROLE: ROLE,
@@ -455,7 +456,7 @@ INTERNAL_LB_ANNOTATIONS = {
 
 def path_name(owner: Owner, location: str, llm_deployment: str) -> str:
     """Objects that open the path from one site to one backend: `<endpoint>-<site>-to-<model>`."""
-    return f"{site_name(owner, location)}-to-{llm_deployment}"[:63].rstrip("-")
+    return bounded(f"{site_name(owner, location)}-to-{llm_deployment}")
 
 
 def export(

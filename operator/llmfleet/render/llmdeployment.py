@@ -10,7 +10,7 @@ from llmfleet import labels
 from llmfleet.api.common import Gpu
 from llmfleet.api.llmdeployment import DEFAULT_RUNTIME, LLMDeploymentSpec
 from llmfleet.render import scheduling
-from llmfleet.render.common import Owner, Rendered, child_metadata, refs
+from llmfleet.render.common import Owner, Rendered, child_metadata, refs, service_name
 from llmfleet.render.runtimes import CACHE_DIR, MODEL_DIR, RUNTIMES, TMP_DIR
 from llmfleet.segmentation import policies, roles
 
@@ -25,7 +25,7 @@ def gpu_of(spec: LLMDeploymentSpec) -> Gpu:
 def pod_labels(owner: Owner, location: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "llm",
-        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/instance": owner.instance,
         labels.MANAGED_BY: labels.MANAGED_BY_VALUE,
         labels.OWNER: owner.label,
         labels.ROLE: ROLE,
@@ -151,7 +151,9 @@ def self_managed(
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": child_metadata(owner, name, in_owner_cluster=in_owner_cluster),
+            "metadata": child_metadata(
+                owner, service_name(name), in_owner_cluster=in_owner_cluster
+            ),
             "spec": {
                 "selector": selector_labels(owner),
                 "ports": [{"name": "http", "port": runtime.port, "targetPort": "http"}],
@@ -202,15 +204,16 @@ def self_managed(
             hardening=refs(objects[1], objects[0]),  # the Deployment and its ServiceAccount
             robustness=refs(ingress),  # only gateways, which hold the guard, reach the model
         ),
-        url=f"http://{name}.{namespace}.svc:{runtime.port}{runtime.api_path}",
+        url=f"http://{service_name(name)}.{namespace}.svc:{runtime.port}{runtime.api_path}",
     )
 
 
 def managed(spec: LLMDeploymentSpec, owner: Owner) -> Rendered:
     """Mode 1.1: no pods. The provider's host as an ExternalName Service, and egress to it."""
-    assert spec.managed is not None  # noqa: S101 - the CRD requires it in managed mode
+    if spec.managed is None:
+        raise ValueError("spec.managed is required when placement.management is managed")
     host = urlsplit(spec.managed.url).hostname or ""
-    meta = child_metadata(owner, owner.name, in_owner_cluster=True)
+    meta = child_metadata(owner, service_name(owner.name), in_owner_cluster=True)
     objects: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",

@@ -67,7 +67,7 @@ def drift_name(owner: Owner) -> str:
 
 def stage_pod_labels(owner: Owner, stage: str, role: str, location: str) -> dict[str, str]:
     return {
-        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/instance": owner.instance,
         labels.MANAGED_BY: labels.MANAGED_BY_VALUE,
         labels.OWNER: owner.label,
         labels.STAGE: stage,

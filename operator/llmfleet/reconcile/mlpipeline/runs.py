@@ -1,0 +1,204 @@
+"""The training stage: which run is desired, where it trains, what its Job says."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llmfleet import labels
+from llmfleet.api.common import Placement
+from llmfleet.api.mlpipeline import MLPipelineSpec
+from llmfleet.kube.cluster import ClusterApi
+from llmfleet.placement.clusters import MemberCluster
+from llmfleet.reconcile.gather import Context, Where, place
+from llmfleet.render import mlpipeline as render
+from llmfleet.render.common import Owner
+
+MAX_RUNS = 32
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+
+@dataclass
+class Stage:
+    """One stage's status entry, and the condition reason that explains its phase."""
+
+    entry: dict[str, Any]
+    reason: str
+
+    @property
+    def phase(self) -> str:
+        return str(self.entry["phase"])
+
+    @property
+    def message(self) -> str:
+        return str(self.entry.get("message", ""))
+
+
+@dataclass
+class Training:
+    """What was gathered about the desired run's training."""
+
+    run: render.Run
+    base: dict[str, Any]
+    # Trained before: its record, and whether the stage entry already says so.
+    recorded: Mapping[str, Any] | None = None
+    same_child: bool = False
+    where: Where | None = None
+    job: Mapping[str, Any] | None = None
+    # What the run's pods said: the failing container's message or the scheduler's reason.
+    pods_said: str = ""
+    # The stage's message from before, for a failure already explained (pods read once).
+    explained: str = ""
+
+    @property
+    def cluster(self) -> MemberCluster | None:
+        return self.where.cluster if self.where else None
+
+
+def gather_training(
+    spec: MLPipelineSpec,
+    owner: Owner,
+    runs: Sequence[Mapping[str, Any]],
+    old_stage: Mapping[str, Any],
+    ctx: Context,
+) -> Training:
+    run = render.run_of(spec, owner.name)
+    location = spec.training.placement.location
+    child = f"Job/{render.job_name(owner, run)}"
+    base = {"name": "training", "location": location, "child": child, "artifact": run.artifact}
+    found = Training(run, base, same_child=old_stage.get("child") == child)
+    found.recorded = next((r for r in runs if r.get("id") == run.id), None)
+    if found.recorded is not None:
+        return found
+    stage = spec.training.placement
+    placement = Placement(
+        location=location,
+        cluster_selector=stage.cluster_selector,
+        node_selector=stage.node_selector,
+        tolerations=stage.tolerations,
+    )
+    current = old_stage.get("cluster") if found.same_child else None
+    found.where = place(ctx.fleet, placement, render.training_gpu(spec), current)
+    target = found.cluster
+    if target is None or found.where.unreachable:
+        return found
+    client = ctx.fleet.client(target)
+    selector = f"{labels.OWNER}={owner.label},{labels.STAGE}={render.TRAINING}"
+    name = child.split("/", 1)[1]
+    found.job = next(
+        (j for j in client.list("Job", owner.namespace, selector) if j["metadata"]["name"] == name),
+        None,
+    )
+    phase = job_phase(found.job) if found.job is not None else ""
+    if phase == "Failed" and found.same_child and old_stage.get("phase") == "Failed":
+        found.explained = str(old_stage.get("message", ""))
+    elif phase in ("Failed", "Pending"):
+        found.pods_said = pods_say(client, owner.namespace, name, phase)
+    return found
+
+
+def job_phase(job: Mapping[str, Any]) -> str:
+    status = job.get("status") or {}
+    done = {c["type"] for c in status.get("conditions") or [] if c.get("status") == "True"}
+    if "Complete" in done:
+        return "Succeeded"
+    if "Failed" in done:
+        return "Failed"
+    return "Running" if status.get("ready") else "Pending"
+
+
+def job_stage(
+    training: Training, job: Mapping[str, Any] | None, cluster: str
+) -> tuple[Stage, dict[str, Any] | None]:
+    """The stage a run's Job is in, and its run record once it succeeded."""
+    run = training.run
+    base = {**training.base, "cluster": cluster}
+    if job is None:
+        return Stage(
+            {**base, "phase": "Pending", "message": f"run {run.id} is waiting to start"}, "Training"
+        ), None
+    status = job.get("status") or {}
+    done = {c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    entry = {**base, "startTime": status.get("startTime")}
+    if "Complete" in done:
+        finished = status.get("completionTime") or done["Complete"].get("lastTransitionTime")
+        record = {
+            "id": run.id,
+            "run": run.number,
+            "artifact": run.artifact,
+            "succeededAt": finished,
+        }
+        message = f"run {run.id} wrote {run.artifact}"
+        return Stage(
+            {**entry, "phase": "Succeeded", "completionTime": finished, "message": message},
+            "Trained",
+        ), record
+    if "Failed" in done:
+        condition = done["Failed"]
+        why = f"{condition.get('reason', 'Failed')}: {condition.get('message', '')}"
+        message = training.explained or f"run {run.id} failed ({why})"
+        if training.pods_said and not training.explained:
+            message += f"; the trainer's last message: {training.pods_said}"
+        finished = condition.get("lastTransitionTime")
+        return Stage(
+            {**entry, "phase": "Failed", "completionTime": finished, "message": message},
+            "TrainingFailed",
+        ), None
+    if status.get("ready"):  # `active` counts pods still waiting for a node too
+        message = f"run {run.id} is training on {cluster}"
+        return Stage({**entry, "phase": "Running", "message": message}, "Training"), None
+    waiting = training.pods_said
+    message = f"run {run.id} is waiting to start" + (f": {waiting}" if waiting else "")
+    return Stage({**entry, "phase": "Pending", "message": message}, "Training"), None
+
+
+def pods_say(client: ClusterApi, namespace: str, job: str, phase: str) -> str:
+    pods = job_pods(client, namespace, job)
+    return failed_pod_message(pods) if phase == "Failed" else pending_pod_message(pods)
+
+
+def job_pods(client: ClusterApi, namespace: str, job: str) -> list[dict[str, Any]]:
+    pods = client.list("Pod", namespace, f"{JOB_NAME_LABEL}={job}")
+    return sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
+
+
+def failed_pod_message(pods: Sequence[Mapping[str, Any]]) -> str:
+    """What the newest failed pod's container said when it stopped (termination message)."""
+    for pod in pods:
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (container.get("state") or {}).get("terminated") or (
+                container.get("lastState") or {}
+            ).get("terminated")
+            if terminated and terminated.get("exitCode", 0) != 0:
+                said = (terminated.get("message") or "").strip()
+                exit_code = f"exit code {terminated.get('exitCode')}"
+                return f"{said} ({exit_code})"[:1000] if said else exit_code
+    return ""
+
+
+def pending_pod_message(pods: Sequence[Mapping[str, Any]]) -> str:
+    """Why the run's pod has not started, as the scheduler put it (for example no GPU free)."""
+    for pod in pods:
+        for condition in (pod.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                return str(condition.get("message", ""))[:1000]
+    return ""
+
+
+def unreachable(base: Mapping[str, Any], cluster: str, message: str) -> Stage:
+    text = f"cluster {cluster} is unreachable ({message}); nothing is moved or deleted"
+    return Stage(
+        {**base, "cluster": cluster, "phase": "Unknown", "message": text}, "ClusterUnreachable"
+    )
+
+
+def serving_run(
+    run: render.Run, runs: Sequence[Mapping[str, Any]], previous: str
+) -> render.Run | None:
+    """The desired run once trained; until then the run already serving, else the newest."""
+    by_id = {r["id"]: r for r in runs}
+    chosen = by_id.get(run.id) or by_id.get(previous) or (runs[0] if runs else None)
+    if chosen is None:
+        return None
+    return render.Run(str(chosen["id"]), int(chosen.get("run", 0)), str(chosen["artifact"]))
