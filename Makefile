@@ -113,10 +113,13 @@ gateway-venv: $(GATEWAY_VENV)/.installed ## Install LiteLLM's proxy (the gateway
 
 .PHONY: test-integration
 test-integration: venv gateway-venv ## Run the tests against the local clusters (brings them up if needed)
-	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+	$(BIN)/pytest -m integration tests/integration $(PYTEST_ARGS)
+
+.PHONY: check
+check: lint typecheck crds-check test-unit ## The fast checks, no cluster needed: lint, types, CRD drift, unit tests
 
 .PHONY: test
-test: lint typecheck crds-check test-unit test-integration ## Everything CI checks: lint, types, CRD drift, unit and integration tests
+test: check test-integration ## Everything CI checks: the fast checks, then the integration tests
 
 .PHONY: bench
 bench: venv ## Benchmark the operator at 1,000 LLMDeployments: burst, churn, writes, memory, cold start

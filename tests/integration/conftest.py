@@ -23,7 +23,16 @@ from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import REPO_ROOT
 from tests.integration.polling import wait_until
 
-pytestmark = pytest.mark.integration
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here needs the local clusters: marked, so a plain `pytest` leaves them out."""
+    for item in items:
+        if HERE in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
 DEMO_NAMESPACE = "llmfleet-demo"
 TEST_NAMESPACE_PREFIX = "t-"
 NOT_FOUND = 404

@@ -14,7 +14,6 @@ from kubernetes import client
 
 from llmfleet import labels
 from llmfleet.api import GROUP, VERSION
-from llmfleet.reconcile.chatendpoint import probe
 from llmfleet.segmentation.policies import backend_label
 from localfleet import gateway_run, topology
 from localfleet.paths import REPO_ROOT
@@ -328,13 +327,3 @@ def test_the_rendered_gateway_really_routes_guards_and_limits(
         assert "litellm_" in metrics  # Prometheus metrics are on, unauthenticated for scrapers
     finally:
         gateway.stop()
-
-
-def test_managed_site_probe_reads_health_from_the_url() -> None:
-    stub = StubModel("provider")
-    try:
-        assert probe(stub.url + "/models", enabled=True)
-        assert not probe("http://127.0.0.1:1/", enabled=True)
-        assert probe("http://127.0.0.1:1/", enabled=False)
-    finally:
-        stub.close()

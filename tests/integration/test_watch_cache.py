@@ -9,18 +9,20 @@ from kubernetes import client
 
 from llmfleet import labels, metrics
 from llmfleet.kube.cache import ChildCache
+from llmfleet.kube.cluster import Cluster
 from llmfleet.kube.rest import KubeClient
 from tests.integration.conftest import Fleet
 from tests.integration.polling import wait_until
 
 
 @pytest.fixture
-def cached(fleet: Fleet) -> Iterator[KubeClient]:
-    kube = KubeClient(fleet.cloud, "cloud")
-    kube.children = ChildCache(kube, kinds={"ConfigMap"})
-    assert kube.children.wait_synced({"ConfigMap"}, timeout=30), "the ConfigMap watch never synced"
+def cached(fleet: Fleet) -> Iterator[Cluster]:
+    client = KubeClient(fleet.cloud, "cloud")
+    kube = Cluster(client, ChildCache(client, kinds={"ConfigMap"}).start())
+    assert kube.children is not None
+    assert kube.children.wait_synced(timeout=30), "the ConfigMap watch never synced"
     yield kube
-    kube.children.stop()
+    kube.stop()
 
 
 def config_map(namespace: str, name: str, owner: str | None, **extra: str) -> client.V1ConfigMap:
@@ -31,7 +33,7 @@ def config_map(namespace: str, name: str, owner: str | None, **extra: str) -> cl
     )
 
 
-def names(kube: KubeClient, namespace: str, selector: str) -> set[str]:
+def names(kube: Cluster, namespace: str, selector: str) -> set[str]:
     assert kube.children is not None
     found = kube.children.list("ConfigMap", namespace, selector)
     assert found is not None, "a synced watch answers"
@@ -39,7 +41,7 @@ def names(kube: KubeClient, namespace: str, selector: str) -> set[str]:
 
 
 def test_other_writers_changes_arrive_through_the_watch(
-    fleet: Fleet, namespace: str, cached: KubeClient
+    fleet: Fleet, namespace: str, cached: Cluster
 ) -> None:
     core = client.CoreV1Api(fleet.cloud)
     owner = "owner-a"
@@ -66,7 +68,7 @@ def test_other_writers_changes_arrive_through_the_watch(
     assert {o["metadata"]["name"] for o in cached.list("ConfigMap", namespace, selector)} == served
 
 
-def test_own_writes_are_seen_at_once(namespace: str, cached: KubeClient) -> None:
+def test_own_writes_are_seen_at_once(namespace: str, cached: Cluster) -> None:
     owner = "owner-b"
     selector = f"{labels.OWNER}={owner}"
     body = client.ApiClient().sanitize_for_serialization(config_map(namespace, "mine", owner))
@@ -78,13 +80,13 @@ def test_own_writes_are_seen_at_once(namespace: str, cached: KubeClient) -> None
     assert cached.delete("ConfigMap", namespace, "mine") is False
 
 
-def test_a_kind_not_watched_is_listed_in_place(namespace: str, cached: KubeClient) -> None:
+def test_a_kind_not_watched_is_listed_in_place(namespace: str, cached: Cluster) -> None:
     assert cached.children is not None
     assert cached.children.list("Secret", namespace, f"{labels.OWNER}=x") is None
     assert cached.list("Secret", namespace, f"{labels.OWNER}=x") == []
 
 
-def test_a_stopped_watch_stops_answering(namespace: str, cached: KubeClient) -> None:
+def test_a_stopped_watch_stops_answering(namespace: str, cached: Cluster) -> None:
     gauge = metrics.CACHE_SYNCED.labels("cloud", "ConfigMap")
     assert gauge._value.get() == 1
     assert cached.children is not None

@@ -22,9 +22,9 @@ from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import IN_CLUSTER
 from llmfleet.reconcile import engine
 from llmfleet.reconcile.engine import Outcome
-from llmfleet.reconcile.gather import Context, Reads
 from llmfleet.reconcile.kinds import KINDS
 from llmfleet.reconcile.prober import Prober
+from llmfleet.reconcile.reads import Context, Reads
 from llmfleet.settings import Settings
 
 WAKEUP_SECONDS = 1.0
@@ -125,7 +125,7 @@ async def _run_reconcile(kind: str, body: Mapping[str, Any], runtime: Runtime) -
     try:
         async with lock:
             outcome: Outcome = await runtime.run(
-                engine.reconcile, KINDS[kind], body, runtime.federation, runtime.context
+                engine.reconcile, KINDS[kind], body, runtime.context
             )
     except KubeError as error:
         if error.status == NOT_FOUND and error.cluster == IN_CLUSTER:

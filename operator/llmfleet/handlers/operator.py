@@ -19,8 +19,8 @@ from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import KubeClient
 from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import IN_CLUSTER
-from llmfleet.reconcile.gather import Reads
 from llmfleet.reconcile.prober import Prober
+from llmfleet.reconcile.reads import Reads
 from llmfleet.settings import Settings
 
 SYNC_SECONDS = 10

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,7 @@ def sync(
     stage: str | None = None,
     create_only: Collection[str] = (),
     refuse_foreign: bool = False,
+    before_first_write: Callable[[], object] | None = None,
 ) -> SyncResult:
     """Makes the owner's children of `kinds` in `namespace` equal `desired`.
 
@@ -81,7 +82,8 @@ def sync(
     cluster and kinds); kinds in `create_only` are written once and then left as they are
     (a Job's pod template is immutable: a changed Job is a new Job, under a new name). With
     `refuse_foreign`, a child whose name is taken by an object without the owner's label
-    raises ForeignObjectError instead of being taken over."""
+    raises ForeignObjectError instead of being taken over. `before_first_write` runs once,
+    before anything is written (creating the namespace in a member cluster)."""
     result = SyncResult()
     selector = f"{labels.OWNER}={owner}"
     if stage is not None:
@@ -111,6 +113,8 @@ def sync(
             meta = obj["metadata"]
             if client.get(obj["kind"], meta.get("namespace"), meta["name"]) is not None:
                 raise ForeignObjectError(key, client.cluster, namespace)
+        if before_first_write is not None and not result.applied:
+            before_first_write()
         result.live[key] = {"kind": obj["kind"], **client.apply(stamped)}
         result.applied.append(key)
     if prune:

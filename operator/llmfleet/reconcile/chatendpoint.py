@@ -34,13 +34,13 @@ from llmfleet.reconcile.engine import (
     Subject,
 )
 from llmfleet.reconcile.gather import (
-    Context,
     check_secrets,
     mirrored_secrets,
     place,
     reachable,
 )
 from llmfleet.reconcile.llmdeployment import serving_placement
+from llmfleet.reconcile.reads import Context
 from llmfleet.render import gateway
 from llmfleet.render.common import Owner, Rendered, child_metadata
 from llmfleet.render.runtimes import RUNTIMES
@@ -480,8 +480,7 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
 
 def unreachable_message(silent: Sequence[BackendInfo]) -> str:
     return "; ".join(
-        f"backend {b.name}: its cluster {b.cluster or '(unknown)'} does not answer ({b.why})"
-        for b in silent
+        f"backend {b.name} in cluster {b.cluster or '(unknown)'}: {b.why}" for b in silent
     )
 
 

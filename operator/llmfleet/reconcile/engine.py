@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from llmfleet import labels
 from llmfleet import status as conditions
 from llmfleet.children import ChildKinds, Part
 from llmfleet.kube import apply
@@ -25,6 +26,9 @@ from llmfleet.kube.rest import KubeError
 from llmfleet.placement.clusters import MemberCluster
 from llmfleet.placement.select import ClusterInventory
 from llmfleet.render.common import Owner
+
+if TYPE_CHECKING:
+    from llmfleet.reconcile.reads import Context
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +160,7 @@ class Kind(Generic[Facts]):
     children: ChildKinds
     spec_model: type[BaseModel]
     status_model: type[BaseModel]
-    gather: Callable[[Subject, Any], Facts]
+    gather: Callable[[Subject, Context], Facts]
     plan: Callable[[Facts], Plan]
     report: Callable[[Facts, Plan, Executed], tuple[dict[str, Any], list[Event]]]
     # Clusters an older status names as holding children (before childClusters existed).
@@ -170,7 +174,7 @@ def owner_of(kind: str, body: Mapping[str, Any]) -> Owner:
     return Owner(kind, meta["namespace"], meta["name"], meta.get("uid", ""))
 
 
-def reconcile(kind: Kind[Any], body: Mapping[str, Any], fleet: Fleet, context: Any) -> Outcome:
+def reconcile(kind: Kind[Any], body: Mapping[str, Any], context: Context) -> Outcome:
     """One level-based pass: what the spec asks, applied where it belongs, reported once."""
     owner = owner_of(kind.name, body)
     old = dict(body.get("status") or {})
@@ -189,7 +193,7 @@ def reconcile(kind: Kind[Any], body: Mapping[str, Any], fleet: Fleet, context: A
             raise
         return forbidden(kind, old, generation, error)
     held_before = {*old.get("childClusters", ()), *kind.clusters_in_status(old)} - {""}
-    executed = execute(plan, fleet, owner, kind.children, held_before)
+    executed = execute(plan, context, owner, kind.children, held_before)
     new, events = kind.report(facts, plan, executed)
     new["observedGeneration"] = generation
     new["childClusters"] = executed.held
@@ -201,17 +205,19 @@ def reconcile(kind: Kind[Any], body: Mapping[str, Any], fleet: Fleet, context: A
 
 
 def execute(
-    plan: Plan, fleet: Fleet, owner: Owner, declared: ChildKinds, held_before: Iterable[str]
+    plan: Plan, context: Context, owner: Owner, declared: ChildKinds, held_before: Iterable[str]
 ) -> Executed:
     """Applies each cluster's desired children and prunes every part not desired in a cluster
     that held children. An unreachable cluster or a refused object becomes a finding; nothing
     is deleted in a cluster that did not answer."""
+    fleet = context.fleet
     members = {m.name: m for m in fleet.members()[0]}
     done = Executed()
     for obj in plan.creations:
         meta = obj["metadata"]
         if fleet.hub.get(obj["kind"], meta.get("namespace"), meta["name"]) is None:
             fleet.hub.apply(obj)
+        context.reads.created(obj)
     held = _apply_desired(plan, fleet, owner, members, done)
     synced = {(d.cluster, d.part.name) for d in plan.desired if d.cluster in members}
     for cluster in sorted({*held_before, *(d.cluster for d in plan.desired)}):
@@ -239,9 +245,11 @@ def _apply_desired(
             continue
         if want.objects is None or want.objects:
             held.add(want.cluster)
-        if want.objects is None:
-            continue
         problem = _unreachable(fleet, member)
+        if want.objects is None:
+            if problem is None:  # left as it is, and reported as it is
+                done.live.setdefault(want.cluster, {}).update(_live(fleet, member, owner, want))
+            continue
         if problem is not None:
             done.findings.append(problem)
             continue
@@ -304,16 +312,38 @@ def _unreachable(fleet: Fleet, member: MemberCluster) -> Finding | None:
     )
 
 
+def _live(
+    fleet: Fleet, member: MemberCluster, owner: Owner, want: Desired
+) -> dict[str, dict[str, Any]]:
+    """The part's children as the cluster's watches see them (no write, no read when synced)."""
+    client = fleet.client(member)
+    selector = f"{labels.OWNER}={owner.label}"
+    if want.part.staged:
+        selector += f",{labels.STAGE}={want.part.name}"
+    try:
+        return {
+            f"{kind}/{obj['metadata']['name']}": {"kind": kind, **obj}
+            for kind in want.part.kinds_in(in_owner_cluster=member.kubeconfig is None)
+            for obj in client.list(kind, owner.namespace, selector)
+        }
+    except KubeError as error:
+        if error.forbidden:
+            raise
+        return {}
+
+
 def _sync(fleet: Fleet, member: MemberCluster, owner: Owner, want: Desired) -> apply.SyncResult:
     client = fleet.client(member)
     in_owner_cluster = member.kubeconfig is None
-    if not in_owner_cluster and want.objects:
-        apply.ensure_namespace(client, owner.namespace)
     return apply.sync(
         client, owner.namespace, owner.label, list(want.objects or []),
         want.part.kinds_in(in_owner_cluster=in_owner_cluster),
         stage=want.part.name if want.part.staged else None,
         create_only=want.create_only, refuse_foreign=want.refuse_foreign,
+        before_first_write=(
+            None if in_owner_cluster
+            else lambda: apply.ensure_namespace(client, owner.namespace)
+        ),
     )  # fmt: skip
 
 

@@ -23,12 +23,12 @@ from llmfleet.reconcile.engine import (
     Subject,
 )
 from llmfleet.reconcile.gather import (
-    Context,
     Where,
     check_secrets,
     mirrored_secrets,
     place,
 )
+from llmfleet.reconcile.reads import Context
 from llmfleet.render import llmdeployment as render
 from llmfleet.render.common import Owner, Rendered
 

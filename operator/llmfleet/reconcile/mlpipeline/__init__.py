@@ -25,7 +25,7 @@ from llmfleet.reconcile.engine import (
     Plan,
     Subject,
 )
-from llmfleet.reconcile.gather import Context, member_named, reachable
+from llmfleet.reconcile.gather import member_named, reachable
 from llmfleet.reconcile.llmdeployment import serving_placement
 from llmfleet.reconcile.mlpipeline import drift as drifts
 from llmfleet.reconcile.mlpipeline.runs import (
@@ -37,6 +37,7 @@ from llmfleet.reconcile.mlpipeline.runs import (
     serving_run,
     unreachable,
 )
+from llmfleet.reconcile.reads import Context
 from llmfleet.render import mlpipeline as render
 from llmfleet.render.common import Owner
 

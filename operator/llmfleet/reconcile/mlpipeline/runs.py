@@ -11,7 +11,8 @@ from llmfleet.api.common import Placement
 from llmfleet.api.mlpipeline import MLPipelineSpec
 from llmfleet.kube.cluster import ClusterApi
 from llmfleet.placement.clusters import MemberCluster
-from llmfleet.reconcile.gather import Context, Where, place
+from llmfleet.reconcile.gather import Where, place
+from llmfleet.reconcile.reads import Context
 from llmfleet.render import mlpipeline as render
 from llmfleet.render.common import Owner
 

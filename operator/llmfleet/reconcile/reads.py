@@ -1,0 +1,100 @@
+"""The reads a reconcile makes that no watch serves, and the runtime context it runs with.
+
+Children come from the watch caches of each cluster, member clusters and their nodes from
+the federation's short-lived caches, LLMDeployments that endpoints name from the operator's
+own watch of them. The reads that no watch serves are these, each cached for a while:
+
+- a Secret referenced by name (`SECRET_SECONDS`; a missing one is asked again sooner),
+- a managed endpoint's health: a background prober's last answer (llmfleet.reconcile.prober),
+- the pods of a training Job that failed or waits, and of a drift check that just finished
+  (read once per Job and state: what they said is kept in status).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from llmfleet.kube.cluster import ClusterApi
+from llmfleet.reconcile.prober import Prober
+from llmfleet.settings import Settings
+
+if TYPE_CHECKING:
+    from llmfleet.reconcile.engine import Fleet
+
+SECRET_SECONDS = 60.0
+MISSING_SECRET_SECONDS = 5.0
+
+
+@dataclass
+class _Entry:
+    value: dict[str, Any] | None
+    expires: float
+
+
+class Reads:
+    """Reads by name that no watch serves, cached; and the operator's own view of the
+    LLMDeployments it watches (a resource missing from it is read from the API server)."""
+
+    def __init__(self, hub: ClusterApi, prober: Prober | None = None) -> None:
+        self.hub = hub
+        self.prober = prober or Prober(enabled=False)
+        self._secrets: dict[tuple[str, str], _Entry] = {}
+        self._resources: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._secrets.get((namespace, name))
+            if entry is not None and entry.expires > now:
+                return entry.value
+        value = self.hub.get("Secret", namespace, name)
+        ttl = SECRET_SECONDS if value is not None else MISSING_SECRET_SECONDS
+        with self._lock:
+            self._secrets[(namespace, name)] = _Entry(value, now + ttl)
+        return value
+
+    def created(self, obj: Mapping[str, Any]) -> None:
+        """An object the operator just created: a Secret is known to exist without asking."""
+        if obj.get("kind") != "Secret":
+            return
+        meta = obj["metadata"]
+        with self._lock:
+            self._secrets[(meta["namespace"], meta["name"])] = _Entry(
+                dict(obj), time.monotonic() + SECRET_SECONDS
+            )
+
+    def resource(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            known = self._resources.get((kind, namespace, name))
+        if known is not None:
+            return known
+        return self.hub.get(kind, namespace, name)
+
+    def seen(self, kind: str, body: Mapping[str, Any]) -> None:
+        """A watch event of a resource the operator reconciles: its latest body."""
+        meta = body["metadata"]
+        key = (kind, meta["namespace"], meta["name"])
+        with self._lock:
+            self._resources[key] = {
+                "metadata": dict(meta),
+                "spec": dict(body.get("spec") or {}),
+                "status": dict(body.get("status") or {}),
+            }
+
+    def gone(self, kind: str, namespace: str, name: str) -> None:
+        with self._lock:
+            self._resources.pop((kind, namespace, name), None)
+
+
+@dataclass
+class Context:
+    """What a reconcile runs with: the fleet, the settings and the cached reads."""
+
+    fleet: Fleet
+    settings: Settings
+    reads: Reads
