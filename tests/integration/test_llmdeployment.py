@@ -401,6 +401,69 @@ def test_an_unreachable_member_is_unknown_and_nothing_moves_or_is_deleted(
     )
 
 
+@pytest.mark.usefixtures("load_balancers")
+def test_an_endpoint_whose_model_is_in_a_silent_cluster_is_unknown_and_recovers(
+    fleet: Fleet, namespace: str, onprem_outage: Any
+) -> None:
+    cut, restore = onprem_outage
+    create(fleet, namespace, llmd("far-model", "onprem"))
+    create_chat_endpoint(
+        fleet.cloud, namespace, "near-chat",
+        sites=[{"location": "cloud"}], backends=[{"llmDeploymentRef": {"name": "far-model"}}],
+    )  # fmt: skip
+
+    def endpoint(status: str) -> dict[str, Any] | None:
+        obj = resources.get(fleet.cloud, namespace, "chatendpoints", "near-chat")
+        return obj if condition(obj, "Ready").get("status") == status else None
+
+    wait_until(lambda: endpoint("True"), what="the endpoint to be ready", timeout=120)
+    cut()
+    wait_condition(fleet, namespace, "far-model", "Ready", "Unknown")
+    obj = wait_until(lambda: endpoint("Unknown"), what="the endpoint to say Unknown", timeout=60)
+    backend = obj["status"]["backends"][0]
+    assert (backend["state"], backend["cluster"]) == ("Unknown", topology.ONPREM.name)
+    degraded = condition(obj, "Degraded")
+    assert degraded["status"] == "True"
+    assert topology.ONPREM.name in degraded["message"]
+    restore()
+    wait_until(lambda: endpoint("True"), what="the endpoint to recover", timeout=120)
+
+
+@pytest.mark.usefixtures("load_balancers")
+def test_a_moved_model_leaves_no_cross_cluster_path_behind(fleet: Fleet, namespace: str) -> None:
+    create(fleet, namespace, llmd("roamer", "onprem", gpu={"count": 0}))
+    create_chat_endpoint(
+        fleet.cloud, namespace, "roam-chat",
+        sites=[{"location": "cloud"}], backends=[{"llmDeploymentRef": {"name": "roamer"}}],
+    )  # fmt: skip
+    path = "roam-chat-cloud-to-roamer"
+
+    def exported() -> bool:
+        services = client.CoreV1Api(fleet.onprem).list_namespaced_service(namespace).items
+        return path in {s.metadata.name for s in services}
+
+    wait_until(exported, what="the path from the cloud gateway to the onprem model", timeout=90)
+    patch_spec(fleet, namespace, "roamer", {"placement": {"location": "cloud"}})
+    wait_until(lambda: not exported(), what="the old path to be removed", timeout=120)
+    policies = client.NetworkingV1Api(fleet.onprem).list_namespaced_network_policy(namespace)
+    assert path not in {p.metadata.name for p in policies.items}
+    obj = resources.get(fleet.cloud, namespace, "chatendpoints", "roam-chat")
+    assert obj["status"]["backends"][0]["cluster"] == "in-cluster"
+
+
+def test_a_name_longer_than_a_label_value_is_served(fleet: Fleet, namespace: str) -> None:
+    name = "a-model-whose-name-is-longer-than-any-kubernetes-label-value-can-be-xy"
+    assert len(name) == 70
+    create(fleet, namespace, llmd(name, "cloud", gpu={"count": 0}))
+    obj = wait_condition(fleet, namespace, name, "Ready", "True", timeout=90)
+    assert obj["status"]["placements"][0]["cluster"] == "in-cluster"
+    services = client.CoreV1Api(fleet.cloud).list_namespaced_service(namespace).items
+    assert all(len(s.metadata.name) <= 63 for s in services)
+    assert obj["status"]["placements"][0]["endpoint"].startswith(
+        f"http://{services[0].metadata.name}."
+    )
+
+
 WRITE = re.compile(r'verb="(APPLY|PATCH|POST|DELETE)"')
 OPERATOR_RESOURCES = re.compile(
     r'resource="(llmdeployments|chatendpoints|deployments|services|serviceaccounts|'

@@ -8,6 +8,7 @@ sim.llmfleet.local/drift:<score> that score as termination message (hack/localfl
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -490,6 +491,32 @@ def test_drift_is_checked_on_the_inference_site_and_deletion_cleans_every_cluste
     run_drift_check(fleet.onprem, namespace, cronjob, "check-low")
     low = wait_until(lambda: drift_status("False"), what="DriftDetected=False", timeout=60)
     assert low["status"]["drift"]["score"] == 0.05
+
+    # Monitoring removed: its CronJob goes, and so does what status said about drift; the
+    # status then stays as it is (a stale field would be rewritten on every pass).
+    patch(fleet, namespace, name, [{"op": "remove", "path": "/spec/monitoring"}])
+
+    def drift_gone() -> dict[str, Any] | None:
+        obj = get(fleet, namespace, name)
+        gone = "drift" not in obj["status"] and not condition(obj, "DriftDetected")
+        return (
+            obj
+            if gone and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+            else None
+        )
+
+    settled = wait_until(
+        drift_gone, what="status.drift and DriftDetected to be removed", timeout=60
+    )
+    wait_until(
+        lambda: not client.BatchV1Api(fleet.onprem).list_namespaced_cron_job(namespace).items,
+        what="the drift CronJob to be removed",
+    )
+    time.sleep(4 * 3)  # four resyncs of the test operator (--resync-seconds 3)
+    assert (
+        get(fleet, namespace, name)["metadata"]["resourceVersion"]
+        == settled["metadata"]["resourceVersion"]
+    )
 
     # Deleting the pipeline removes every stage's children in both clusters.
     client.CustomObjectsApi(fleet.cloud).delete_namespaced_custom_object(

@@ -136,6 +136,9 @@ class FakeFleet:
         }
     )
 
+    # Inventories cached from before a cluster fell silent: it looks reachable until asked.
+    stale_inventory: bool = False
+
     def members(self) -> tuple[list[MemberCluster], list[str]]:
         return [
             in_cluster_member("cloud", egress_cidrs=("127.0.0.10/32",)),
@@ -156,7 +159,7 @@ class FakeFleet:
 
     def inventory(self, member: MemberCluster) -> ClusterInventory:
         cluster = self.cluster(member.name)
-        if cluster.silent:
+        if cluster.silent and not self.stale_inventory:
             return ClusterInventory(member, None, "connection refused")
         return ClusterInventory(member, self.nodes[member.name])
 

@@ -12,6 +12,7 @@ import pytest
 from llmfleet import labels
 from llmfleet.kube.rest import KubeError
 from llmfleet.reconcile import chatendpoint, engine, llmdeployment, mlpipeline
+from llmfleet.reconcile.kinds import KINDS
 from llmfleet.reconcile.llmdeployment import serving_placement
 from tests.unit.fakeapi import FakeCluster, Harness, condition
 
@@ -107,6 +108,28 @@ def test_silent_cluster_makes_the_placement_unknown_and_deletes_nothing() -> Non
     h.fleet.onprem.silent = False
     h.reconcile(llmdeployment.KIND_SPEC, "llm")
     assert condition(h.status("LLMDeployment", "llm"), "Ready")["status"] == "True"
+
+
+@pytest.mark.parametrize("kind", ["LLMDeployment", "ChatEndpoint", "MLPipeline"])
+def test_a_cluster_that_falls_silent_mid_pass_is_a_finding_not_an_error(kind: str) -> None:
+    h = Harness()
+    placed_model(h)
+    onprem_pipeline = {
+        **PIPELINE,
+        "training": {**PIPELINE["training"], "placement": {"location": "onprem"}},
+    }
+    spec = {"ChatEndpoint": ENDPOINT, "MLPipeline": onprem_pipeline}.get(kind)
+    if spec is not None:
+        h.create(kind, "other", spec)
+    name = "llm" if spec is None else "other"
+    h.reconcile(KINDS[kind], name)
+    h.fleet.onprem.silent = True
+    h.fleet.stale_inventory = True
+    h.fleet.reset_counts()
+    h.reconcile(KINDS[kind], name)  # no exception
+    assert h.fleet.writes() == 0
+    ready = condition(h.status(kind, name), "Ready")
+    assert ready["status"] != "True"
 
 
 def test_move_keeps_the_old_cluster_serving_until_the_new_one_is_ready() -> None:

@@ -82,6 +82,12 @@ def make_runtime(operator_settings: Settings) -> Runtime:
 
 
 def register(registry: kopf.OperatorRegistry, operator_settings: Settings) -> None:
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        """kopf's own API access: the kubeconfig or in-cluster credentials, as the client
+        library finds them."""
+        return kopf.login_via_client(**kwargs)
+
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure_kopf(settings, operator_settings)

@@ -35,6 +35,7 @@ from llmfleet.reconcile.engine import (
 )
 from llmfleet.reconcile.gather import (
     check_secrets,
+    member_list,
     mirrored_secrets,
     place,
     reachable,
@@ -280,10 +281,8 @@ def gather_site(ctx: Context, facts: Facts, site: Site) -> SiteFacts:
     for info in facts.backends:
         if not info.crosses_to(cluster.name):
             continue
-        member = facts.members.get(info.cluster or "")
-        if member is not None and not reachable(ctx.fleet, member):
-            found.frozen = True
-        found.addresses[info.name] = export_address(ctx, facts, site, info)
+        answered, found.addresses[info.name] = export_address(ctx, facts, site, info)
+        found.frozen = found.frozen or not answered
     if cluster.kubeconfig is not None:
         crossing = {n for n, a in found.addresses.items() if a is None}
         refs = [facts.key, *(b.key for b in facts.backends if b.key and b.name not in crossing)]
@@ -291,18 +290,25 @@ def gather_site(ctx: Context, facts: Facts, site: Site) -> SiteFacts:
     return found
 
 
-def export_address(ctx: Context, facts: Facts, site: Site, info: BackendInfo) -> str | None:
-    """The load-balancer address of a model's export to this site, once it has one."""
+def export_address(
+    ctx: Context, facts: Facts, site: Site, info: BackendInfo
+) -> tuple[bool, str | None]:
+    """Whether the model's cluster answers, and the load-balancer address of the model's
+    export to this site once it has one."""
     member = facts.members.get(info.cluster or "")
-    if member is None or info.llm_deployment is None or not reachable(ctx.fleet, member):
-        return None
+    if member is None or info.llm_deployment is None:
+        return True, None
+    if not reachable(ctx.fleet, member):
+        return False, None
     name = gateway.path_name(facts.owner, site.location, info.llm_deployment)
-    live = ctx.fleet.client(member).list(
-        "Service", facts.owner.namespace, f"{labels.OWNER}={facts.owner.label}"
+    live = member_list(
+        ctx.fleet, member, "Service", facts.owner.namespace, f"{labels.OWNER}={facts.owner.label}"
     )
+    if live is None:
+        return False, None
     service = next((s for s in live if s["metadata"]["name"] == name), {})
     ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    return str(ingress[0]["ip"]) if ingress and ingress[0].get("ip") else None
+    return True, (str(ingress[0]["ip"]) if ingress and ingress[0].get("ip") else None)
 
 
 # --- plan -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmfleet.api.common import Gpu, Placement, SecretKeyRef
+from llmfleet.kube.rest import KubeError
 from llmfleet.placement.clusters import MemberCluster
 from llmfleet.placement.select import Decision, candidates, decide
 from llmfleet.reconcile.engine import Fleet, SpecError
@@ -85,6 +86,19 @@ def place(fleet: Fleet, placement: Placement, gpu: Gpu, current: str | None = No
 
 def member_named(fleet: Fleet, name: str | None) -> MemberCluster | None:
     return next((m for m in fleet.members()[0] if m.name == name), None)
+
+
+def member_list(
+    fleet: Fleet, member: MemberCluster, kind: str, namespace: str, selector: str
+) -> list[dict[str, Any]] | None:
+    """A member's objects (from its watch, or its API server while the watch is not synced);
+    None when the cluster does not answer, so a silent member is a fact, never an error."""
+    try:
+        return fleet.client(member).list(kind, namespace, selector)
+    except KubeError as error:
+        if not error.transient:
+            raise
+        return None
 
 
 def reachable(fleet: Fleet, member: MemberCluster) -> bool:

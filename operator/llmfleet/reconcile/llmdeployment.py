@@ -13,6 +13,7 @@ from llmfleet.api.llmdeployment import LLMDeploymentSpec, LLMDeploymentStatus
 from llmfleet.children import LLM_DEPLOYMENT, WHOLE
 from llmfleet.placement import modes
 from llmfleet.placement.clusters import IN_CLUSTER
+from llmfleet.placement.select import Decision
 from llmfleet.reconcile.engine import (
     UNKNOWN,
     Desired,
@@ -25,6 +26,7 @@ from llmfleet.reconcile.engine import (
 from llmfleet.reconcile.gather import (
     Where,
     check_secrets,
+    member_list,
     mirrored_secrets,
     place,
 )
@@ -106,9 +108,13 @@ def gather(subject: Subject, ctx: Context) -> Facts:
     )  # fmt: skip
     if not in_owner_cluster:
         facts.mirrored = mirrored_secrets(ctx.reads, owner, [spec.model.credentials_secret_ref])
-    live = ctx.fleet.client(target).list(
-        "Deployment", owner.namespace, f"{labels.OWNER}={owner.label}"
+    live = member_list(
+        ctx.fleet, target, "Deployment", owner.namespace, f"{labels.OWNER}={owner.label}"
     )
+    if live is None:
+        silent = Decision(target, "ClusterUnreachable", "its API server does not answer")
+        facts.where = Where(silent, facts.where.members)
+        return facts
     server = next((d for d in live if d["metadata"]["name"] == owner.name), {})
     facts.ready_replicas = int((server.get("status") or {}).get("readyReplicas") or 0)
     return facts

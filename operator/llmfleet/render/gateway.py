@@ -206,13 +206,115 @@ def self_managed_site(
         "metadata": meta(),
         "data": {"config.yaml": config_text, f"{PLUGIN}.py": plugin_source()},
     }
+    config_hash = hashlib.sha256(config_text.encode()).hexdigest()[:16]
+    deployment = gateway_deployment(
+        spec, owner, site, backends, metadata=meta(), selector=selector,
+        config_hash=config_hash, master_key=master_key, image=site.image or image or GATEWAY_IMAGE,
+    )  # fmt: skip
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(),
+        "spec": {
+            "selector": selector,
+            "ports": [{"name": "http", "port": PORT, "targetPort": "http"}],
+        },
+    }
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": meta(),
+        "automountServiceAccountToken": False,
+    }
+    deny, ingress, egress = site_policies(
+        spec, owner, backends, metadata=meta(), selector=selector, cluster=cluster,
+        metrics_namespace=metrics_namespace, ingress_namespace=ingress_namespace,
+        in_owner_cluster=in_owner_cluster,
+    )  # fmt: skip
+    exposure = spec.exposure
+    objects: list[dict[str, Any]] = [
+        account,
+        config_map,
+        deployment,
+        service,
+        deny,
+        ingress,
+        egress,
+    ]
+    if exposure and exposure.ingress:
+        objects.append(ingress_object(owner, name, meta(), exposure.ingress))
+    site_roles = roles.ENDPOINT_ROLES[(site.location, "self-managed")]
+    return Rendered(
+        objects=objects,
+        roles=site_roles,
+        role_objects=roles.realized_by(
+            site_roles,
+            boundary=refs(ingress, egress),
+            segmentation=refs(deny, ingress, egress),
+            hardening=refs(deployment, account),
+            robustness=refs(config_map),  # the guard and limits live in the gateway's config
+        ),
+        url=f"http://{name}.{namespace}.svc:{PORT}/v1",
+    )
+
+
+def site_policies(
+    spec: ChatEndpointSpec,
+    owner: Owner,
+    backends: Sequence[ResolvedBackend],
+    *,
+    metadata: dict[str, Any],
+    selector: dict[str, str],
+    cluster: str,
+    metrics_namespace: str,
+    ingress_namespace: str,
+    in_owner_cluster: bool,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A site's NetworkPolicies: deny by default, callers in (the exposure's namespaces and
+    ranges, the ingress controller, the scraper), backends out."""
+    name, namespace, object_labels = metadata["name"], owner.namespace, metadata["labels"]
+    exposure = spec.exposure
+    callers = list(exposure.allowed_namespaces) if exposure else []
+    if exposure and exposure.ingress:
+        callers.append(ingress_namespace)
+    deny = policies.default_deny(name, namespace, object_labels, selector)
+    ingress = policies.ingress_from_callers(
+        name, namespace, object_labels, selector, PORT,
+        allowed_namespaces=callers,
+        metrics_namespace=metrics_namespace,
+        allowed_cidrs=exposure.allowed_cidrs if exposure else [],
+        same_namespace=True,
+    )  # fmt: skip
+    egress = gateway_egress(
+        name, namespace=namespace, object_labels=object_labels, selector=selector,
+        backends=backends, cluster=cluster,
+    )  # fmt: skip
+    if in_owner_cluster:
+        for policy in (deny, ingress, egress):
+            policy["metadata"]["ownerReferences"] = [owner.reference()]
+    return deny, ingress, egress
+
+
+def gateway_deployment(
+    spec: ChatEndpointSpec,
+    owner: Owner,
+    site: Site,
+    backends: Sequence[ResolvedBackend],
+    *,
+    metadata: dict[str, Any],
+    selector: dict[str, str],
+    config_hash: str,
+    master_key: SecretKeyRef,
+    image: str,
+) -> dict[str, Any]:
+    """The LiteLLM proxy pods of one site: restricted, pinned to the site's location, rolled
+    when their config changes."""
     probe = {"httpGet": {"path": "/health/liveliness", "port": "http"}, "periodSeconds": 10}
     ready_probe = {"httpGet": {"path": "/health/readiness", "port": "http"}, "periodSeconds": 5}
-    config_hash = hashlib.sha256(config_text.encode()).hexdigest()[:16]
-    deployment = {
+    return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": meta(),
+        "metadata": metadata,
         "spec": {
             "replicas": site.replicas,
             "selector": {"matchLabels": selector},
@@ -232,7 +334,7 @@ def self_managed_site(
                     },
                 },
                 "spec": {
-                    "serviceAccountName": name,
+                    "serviceAccountName": metadata["name"],
                     "automountServiceAccountToken": False,
                     "securityContext": policies.pod_security_context(),
                     "affinity": {
@@ -255,7 +357,7 @@ def self_managed_site(
                     "containers": [
                         {
                             "name": "gateway",
-                            "image": site.image or image or GATEWAY_IMAGE,
+                            "image": image,
                             "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--port", str(PORT)],
                             "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
                             "env": gateway_env(spec, backends, master_key),
@@ -274,72 +376,13 @@ def self_managed_site(
                         }
                     ],
                     "volumes": [
-                        {"name": "config", "configMap": {"name": name}},
+                        {"name": "config", "configMap": {"name": metadata["name"]}},
                         {"name": "tmp", "emptyDir": {}},
                     ],
                 },
             },
         },
     }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": meta(),
-        "spec": {
-            "selector": selector,
-            "ports": [{"name": "http", "port": PORT, "targetPort": "http"}],
-        },
-    }
-    account = {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": meta(),
-        "automountServiceAccountToken": False,
-    }
-    object_labels = meta()["labels"]
-    exposure = spec.exposure
-    callers = list(exposure.allowed_namespaces) if exposure else []
-    if exposure and exposure.ingress:
-        callers.append(ingress_namespace)
-    deny = policies.default_deny(name, namespace, object_labels, selector)
-    ingress = policies.ingress_from_callers(
-        name, namespace, object_labels, selector, PORT,
-        allowed_namespaces=callers,
-        metrics_namespace=metrics_namespace,
-        allowed_cidrs=exposure.allowed_cidrs if exposure else [],
-        same_namespace=True,
-    )  # fmt: skip
-    egress = gateway_egress(
-        name, namespace=namespace, object_labels=object_labels, selector=selector,
-        backends=backends, cluster=cluster,
-    )  # fmt: skip
-    objects: list[dict[str, Any]] = [
-        account,
-        config_map,
-        deployment,
-        service,
-        deny,
-        ingress,
-        egress,
-    ]
-    if in_owner_cluster:
-        for policy in (deny, ingress, egress):
-            policy["metadata"]["ownerReferences"] = [owner.reference()]
-    if exposure and exposure.ingress:
-        objects.append(ingress_object(owner, name, meta(), exposure.ingress))
-    site_roles = roles.ENDPOINT_ROLES[(site.location, "self-managed")]
-    return Rendered(
-        objects=objects,
-        roles=site_roles,
-        role_objects=roles.realized_by(
-            site_roles,
-            boundary=refs(ingress, egress),
-            segmentation=refs(deny, ingress, egress),
-            hardening=refs(deployment, account),
-            robustness=refs(config_map),  # the guard and limits live in the gateway's config
-        ),
-        url=f"http://{name}.{namespace}.svc:{PORT}/v1",
-    )
 
 
 def gateway_egress(
@@ -423,7 +466,8 @@ def ingress_object(
 
 def managed_site(owner: Owner, site: Site) -> Rendered:
     """A provider-run site: its endpoint recorded as an ExternalName Service in the hub."""
-    assert site.managed is not None  # noqa: S101 - the CRD requires it for managed sites
+    if site.managed is None:
+        raise ValueError(f"sites[{site.location}].managed is required for a managed site")
     name = site_name(owner, site.location)
     metadata = child_metadata(
         owner, name, in_owner_cluster=True, extra_labels={labels.LOCATION: site.location}

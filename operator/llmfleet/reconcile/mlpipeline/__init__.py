@@ -14,6 +14,7 @@ from llmfleet import labels
 from llmfleet import status as conditions
 from llmfleet.api.mlpipeline import MLPipelineSpec, MLPipelineStatus
 from llmfleet.children import DRIFT, ML_PIPELINE, SERVING, TRAINING
+from llmfleet.kube.rest import KubeError
 from llmfleet.placement import modes
 from llmfleet.placement.clusters import IN_CLUSTER
 from llmfleet.reconcile.engine import (
@@ -99,9 +100,14 @@ def gather_drift(
         return found
     client = ctx.fleet.client(member)
     previous = dict(old.get("drift") or {})
-    latest = drifts.latest_check(client, owner)
-    if latest is not None and latest["metadata"]["name"] != previous.get("job"):
-        previous = drifts.read_check(client, latest)
+    try:
+        latest = drifts.latest_check(client, owner)
+        if latest is not None and latest["metadata"]["name"] != previous.get("job"):
+            previous = drifts.read_check(client, latest)
+    except KubeError as error:
+        if not error.transient:
+            raise
+        found.reachable = False
     found.latest = previous or None
     return found
 

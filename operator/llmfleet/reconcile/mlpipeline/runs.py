@@ -10,8 +10,10 @@ from llmfleet import labels
 from llmfleet.api.common import Placement
 from llmfleet.api.mlpipeline import MLPipelineSpec
 from llmfleet.kube.cluster import ClusterApi
+from llmfleet.kube.rest import KubeError
 from llmfleet.placement.clusters import MemberCluster
-from llmfleet.reconcile.gather import Where, place
+from llmfleet.placement.select import Decision
+from llmfleet.reconcile.gather import Where, member_list, place
 from llmfleet.reconcile.reads import Context
 from llmfleet.render import mlpipeline as render
 from llmfleet.render.common import Owner
@@ -84,18 +86,25 @@ def gather_training(
     target = found.cluster
     if target is None or found.where.unreachable:
         return found
-    client = ctx.fleet.client(target)
     selector = f"{labels.OWNER}={owner.label},{labels.STAGE}={render.TRAINING}"
     name = child.split("/", 1)[1]
-    found.job = next(
-        (j for j in client.list("Job", owner.namespace, selector) if j["metadata"]["name"] == name),
-        None,
-    )
+    jobs = member_list(ctx.fleet, target, "Job", owner.namespace, selector)
+    if jobs is None:
+        found.where = Where(
+            Decision(target, "ClusterUnreachable", "its API server does not answer"),
+            found.where.members,
+        )
+        return found
+    found.job = next((j for j in jobs if j["metadata"]["name"] == name), None)
     phase = job_phase(found.job) if found.job is not None else ""
     if phase == "Failed" and found.same_child and old_stage.get("phase") == "Failed":
         found.explained = str(old_stage.get("message", ""))
     elif phase in ("Failed", "Pending"):
-        found.pods_said = pods_say(client, owner.namespace, name, phase)
+        try:
+            found.pods_said = pods_say(ctx.fleet.client(target), owner.namespace, name, phase)
+        except KubeError as error:
+            if not error.transient:
+                raise  # the pods' words are a detail: a silent cluster shows on the next pass
     return found
 
 
