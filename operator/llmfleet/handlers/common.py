@@ -15,6 +15,7 @@ from typing import Any, cast
 import kopf
 
 from llmfleet import metrics
+from llmfleet.api import GROUP, VERSION
 from llmfleet.fleetstate import facts_of
 from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import NOT_FOUND, KubeError, path_of
@@ -51,6 +52,36 @@ class Runtime:
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+
+def register_kind(
+    registry: kopf.OperatorRegistry, settings: Settings, kind: str, plural: str, resync_doc: str
+) -> None:
+    """What every kind has: a reconcile on resume, create and spec change, the resync timer
+    (the safety net: `resync_doc` says what it catches), and the cleanup on deletion."""
+
+    @kopf.on.resume(GROUP, VERSION, plural, id="reconcile", registry=registry)
+    @kopf.on.create(GROUP, VERSION, plural, id="reconcile", registry=registry)
+    @kopf.on.update(GROUP, VERSION, plural, id="reconcile", field="spec", registry=registry)
+    async def reconcile_handler(
+        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+    ) -> None:
+        await reconcile(kind, body, patch, memo)
+
+    @kopf.timer(
+        GROUP, VERSION, plural, id="resync", interval=settings.resync_seconds, initial_delay=5,
+        registry=registry,
+    )  # fmt: skip
+    async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+        await reconcile(kind, body, patch, memo)
+
+    resync.__doc__ = resync_doc
+
+    @kopf.on.delete(GROUP, VERSION, plural, id="cleanup", registry=registry)
+    async def cleanup_handler(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        """Removes the children in every member cluster; the finalizer stays until all are
+        gone."""
+        await cleanup(kind, body, memo)
 
 
 def runtime_of(memo: kopf.Memo) -> Runtime:

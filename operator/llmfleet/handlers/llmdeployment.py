@@ -15,25 +15,10 @@ PLURAL = "llmdeployments"
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
-    @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
-    @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
-    @kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile", field="spec", registry=registry)
-    async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-        await common.reconcile(KIND, body, patch, memo)
-
-    @kopf.timer(
-        GROUP, VERSION, PLURAL, id="resync", interval=settings.resync_seconds, initial_delay=5,
-        registry=registry,
+    common.register_kind(
+        registry, settings, KIND, PLURAL,
+        "Safety net: drift in children, replicas becoming ready, clusters coming back.",
     )  # fmt: skip
-    async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-        """Safety net: drift in children, replicas becoming ready, clusters coming back."""
-        await common.reconcile(KIND, body, patch, memo)
-
-    @kopf.on.delete(GROUP, VERSION, PLURAL, id="cleanup", registry=registry)
-    async def cleanup(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        """Removes the children in every member cluster; the finalizer stays until all are
-        gone."""
-        await common.cleanup(KIND, body, memo)
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     async def follow_model(

@@ -167,6 +167,9 @@ class Kind(Generic[Facts]):
     clusters_in_status: Callable[[Mapping[str, Any]], Iterable[str]] = lambda _: ()
     # Condition types every status of the kind carries, in order.
     condition_types: tuple[str, ...] = ("Ready", "Degraded")
+    # An Event whenever Ready changes; a kind whose own Events tell its progress turns it off
+    # and gets one for a failure only.
+    ready_events: bool = True
 
 
 def owner_of(kind: str, body: Mapping[str, Any]) -> Owner:
@@ -453,7 +456,7 @@ def finish(
     wanted: dict[str, Any] = kind.status_model.model_validate(new).model_dump(
         by_alias=True, exclude_none=True, mode="json"
     )
-    all_events = [*events, *ready_event(old, wanted)]
+    all_events = [*events, *(ready_event(old, wanted) if kind.ready_events else ())]
     if wanted == dict(old):
         return Outcome(status=None, events=all_events, current=wanted)
     return Outcome(status=status_patch(old, wanted), events=all_events, current=wanted)
@@ -503,7 +506,10 @@ def failed(
     }
     order = {t: i for i, t in enumerate(kind.condition_types)}
     new["conditions"].sort(key=lambda c: order.get(c.get("type"), len(order)))
-    return finish(kind, old, new, [])
+    outcome = finish(kind, old, new, [])
+    if not kind.ready_events and outcome.status is not None:
+        outcome.events.append(Event("Warning", reason, message))
+    return outcome
 
 
 def forbidden(

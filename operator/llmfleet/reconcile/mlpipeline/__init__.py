@@ -368,4 +368,5 @@ KIND_SPEC: Kind[Facts] = Kind(
     report=report,
     clusters_in_status=clusters_in_status,
     condition_types=CONDITIONS,
+    ready_events=False,  # an Event per stage transition says more
 )
