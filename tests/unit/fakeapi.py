@@ -3,6 +3,7 @@ applied, count every request, answer label-selector lists, and can fall silent o
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 from collections import Counter
@@ -82,8 +83,12 @@ class FakeCluster:
         meta = obj["metadata"]
         key = (obj["kind"], meta.get("namespace", ""), meta["name"])
         stored = copy.deepcopy(obj)
-        if "stringData" in stored:
-            stored["data"] = dict(stored.pop("stringData"))
+        if "stringData" in stored:  # stored base64-encoded, as the API server does
+            plain = stored.pop("stringData")
+            stored["data"] = {
+                **stored.get("data", {}),
+                **{k: base64.b64encode(v.encode()).decode() for k, v in plain.items()},
+            }
         before = self.objects.get(key, {})
         stored["metadata"]["resourceVersion"] = str(next(_versions))
         stored["metadata"]["generation"] = int(before.get("metadata", {}).get("generation", 0)) + 1

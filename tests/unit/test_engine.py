@@ -13,6 +13,7 @@ from llmfleet import labels
 from llmfleet.kube.rest import KubeError
 from llmfleet.reconcile import chatendpoint, engine, llmdeployment, mlpipeline
 from llmfleet.reconcile.kinds import KINDS
+from llmfleet.reconcile.reads import Context, Reads
 from llmfleet.reconcile.llmdeployment import serving_placement
 from tests.unit.fakeapi import FakeCluster, Harness, condition
 
@@ -294,6 +295,24 @@ def test_a_backend_in_a_silent_cluster_is_unknown_and_recovers() -> None:
     assert condition(status, "Ready")["status"] == "True"
     assert condition(status, "Degraded")["status"] == "False"
     assert status["backends"][0]["state"] == "Ready"
+
+
+def test_a_generated_gateway_key_is_mirrored_as_stored_and_stays_put() -> None:
+    h = Harness()
+    placed_model(h)
+    h.create("ChatEndpoint", "chat", {**ENDPOINT, "sites": [{"location": "onprem"}]})
+    h.reconcile(chatendpoint.KIND_SPEC, "chat")
+    hub_key = h.fleet.hub.objects[("Secret", NS, "chat-gateway-key")]["data"]
+    mirrored = h.fleet.onprem.objects[("Secret", NS, "chat-gateway-key")]["data"]
+    assert mirrored == hub_key
+    for forget_cached_reads in (False, True):
+        if forget_cached_reads:  # a minute later: the Secret is read again
+            h.reads = Reads(h.fleet.hub)
+            h.context = Context(fleet=h.fleet, settings=h.settings, reads=h.reads)
+            h.reads.seen("LLMDeployment", h.body("LLMDeployment", "llm"))
+        h.fleet.reset_counts()
+        h.reconcile(chatendpoint.KIND_SPEC, "chat")
+        assert h.fleet.writes() == 0
 
 
 def test_missing_backend_is_named() -> None:

@@ -286,7 +286,7 @@ def gather_site(ctx: Context, facts: Facts, site: Site) -> SiteFacts:
     if cluster.kubeconfig is not None:
         crossing = {n for n, a in found.addresses.items() if a is None}
         refs = [facts.key, *(b.key for b in facts.backends if b.key and b.name not in crossing)]
-        found.mirrored = mirrored_secrets(ctx.reads, owner, refs)
+        found.mirrored = mirrored_secrets(ctx.reads, owner, refs, creating=facts.new_key)
     return found
 
 

@@ -7,7 +7,7 @@ the federation's short-lived caches, everything else through llmfleet.reconcile.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ from llmfleet.kube.rest import KubeError
 from llmfleet.placement.clusters import MemberCluster
 from llmfleet.placement.select import Decision, candidates, decide
 from llmfleet.reconcile.engine import Fleet, SpecError
-from llmfleet.reconcile.reads import Reads
+from llmfleet.reconcile.reads import Reads, as_stored
 from llmfleet.render.common import Owner, child_metadata
 
 # --- shared gathering -----------------------------------------------------------------------
@@ -40,14 +40,21 @@ def check_secrets(reads: Reads, namespace: str, refs: Iterable[SecretKeyRef | No
 
 
 def mirrored_secrets(
-    reads: Reads, owner: Owner, refs: Iterable[SecretKeyRef | None]
+    reads: Reads,
+    owner: Owner,
+    refs: Iterable[SecretKeyRef | None],
+    creating: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Secrets that pods in a member cluster read, kept equal to the hub's keys they use."""
+    """Secrets that pods in a member cluster read, kept equal to the hub's keys they use;
+    `creating` is a Secret this pass creates in the hub (mirrored with the value it will
+    have, not as missing)."""
     by_name: dict[str, dict[str, str]] = {}
     for ref in refs:
         if ref is None:
             continue
         source = reads.secret(owner.namespace, ref.name) or {}
+        if creating is not None and creating["metadata"]["name"] == ref.name:
+            source = as_stored(creating)
         by_name.setdefault(ref.name, {})[ref.key] = (source.get("data") or {}).get(ref.key, "")
     return [
         {

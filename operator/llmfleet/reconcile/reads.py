@@ -12,6 +12,7 @@ own watch of them. The reads that no watch serves are these, each cached for a w
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Mapping
@@ -27,6 +28,16 @@ if TYPE_CHECKING:
 
 SECRET_SECONDS = 60.0
 MISSING_SECRET_SECONDS = 5.0
+
+
+def as_stored(secret: Mapping[str, Any]) -> dict[str, Any]:
+    """A Secret as the API server stores it: `stringData` becomes base64 `data`."""
+    plain = secret.get("stringData") or {}
+    encoded = {k: base64.b64encode(str(v).encode()).decode() for k, v in plain.items()}
+    return {
+        **{k: v for k, v in secret.items() if k != "stringData"},
+        "data": {**(secret.get("data") or {}), **encoded},
+    }
 
 
 @dataclass
@@ -59,13 +70,13 @@ class Reads:
         return value
 
     def created(self, obj: Mapping[str, Any]) -> None:
-        """An object the operator just created: a Secret is known to exist without asking."""
+        """An object the operator just created: a Secret is known without asking."""
         if obj.get("kind") != "Secret":
             return
         meta = obj["metadata"]
         with self._lock:
             self._secrets[(meta["namespace"], meta["name"])] = _Entry(
-                dict(obj), time.monotonic() + SECRET_SECONDS
+                as_stored(obj), time.monotonic() + SECRET_SECONDS
             )
 
     def resource(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
