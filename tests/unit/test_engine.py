@@ -13,8 +13,8 @@ from llmfleet import labels
 from llmfleet.kube.rest import KubeError
 from llmfleet.reconcile import chatendpoint, engine, llmdeployment, mlpipeline
 from llmfleet.reconcile.kinds import KINDS
-from llmfleet.reconcile.reads import Context, Reads
 from llmfleet.reconcile.llmdeployment import serving_placement
+from llmfleet.reconcile.reads import Context, Reads
 from tests.unit.fakeapi import FakeCluster, Harness, condition
 
 NS = "team"
