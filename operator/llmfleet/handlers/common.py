@@ -83,6 +83,18 @@ def register_kind(
         gone."""
         await cleanup(kind, body, memo)
 
+    @kopf.on.event(GROUP, VERSION, plural, id="remember", registry=registry)
+    async def remember(
+        body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
+    ) -> None:
+        """The operator's view of every resource of the kind: wake-ups and endpoints read it
+        instead of the API server, and a resource that is gone gets no more Events."""
+        reads = runtime_of(memo).reads
+        if (kwargs.get("type") or "") == "DELETED":
+            reads.gone(kind, namespace or "", name)
+        else:
+            reads.seen(kind, body)
+
 
 def runtime_of(memo: kopf.Memo) -> Runtime:
     return cast(Runtime, memo[RUNTIME_KEY])
@@ -105,14 +117,14 @@ async def reconcile(kind: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
         return
     if outcome.status is not None:
         patch.status.update(outcome.status)
-    _report(kind, body, outcome)
+    _report(kind, body, outcome, runtime.reads)
 
 
 async def reconcile_woken(kind: str, namespace: str, name: str, runtime: Runtime) -> None:
     """A reconcile outside kopf's handlers, for a resource whose children changed status:
     the status is patched here; the resync timer stays the safety net."""
     hub = runtime.federation.hub
-    body = await runtime.run(hub.get, kind, namespace, name)
+    body = await runtime.run(runtime.reads.resource, kind, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         runtime.wakeups.forget(kind, namespace, name)
         return
@@ -126,7 +138,7 @@ async def reconcile_woken(kind: str, namespace: str, name: str, runtime: Runtime
                 body={"status": outcome.status}, content_type="application/merge-patch+json",
             )
         )  # fmt: skip
-    _report(kind, body, outcome)
+    _report(kind, body, outcome, runtime.reads)
 
 
 async def follow_children(runtime: Runtime) -> None:
@@ -179,12 +191,14 @@ def _condition(status: Mapping[str, Any], type_: str) -> str:
     return str(found.get("reason", ""))
 
 
-def _report(kind: str, body: Mapping[str, Any], outcome: Outcome) -> None:
+def _report(kind: str, body: Mapping[str, Any], outcome: Outcome, reads: Reads) -> None:
     meta = body["metadata"]
     metrics.FLEET.record(
         (kind, meta["namespace"], meta["name"]),
         facts_of(kind, body.get("spec") or {}, outcome.current or body.get("status") or {}),
     )
+    if not reads.known(kind, meta["namespace"], meta["name"]):
+        return  # deleted meanwhile (its namespace may be gone): an Event would be refused
     for event in outcome.events:
         kopf.event(
             cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message

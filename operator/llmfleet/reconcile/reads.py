@@ -13,6 +13,7 @@ own watch of them. The reads that no watch serves are these, each cached for a w
 from __future__ import annotations
 
 import base64
+import copy
 import threading
 import time
 from collections.abc import Mapping
@@ -86,16 +87,20 @@ class Reads:
             return known
         return self.hub.get(kind, namespace, name)
 
-    def seen(self, kind: str, body: Mapping[str, Any]) -> None:
-        """A watch event of a resource the operator reconciles: its latest body."""
-        meta = body["metadata"]
-        key = (kind, meta["namespace"], meta["name"])
+    def known(self, kind: str, namespace: str, name: str) -> bool:
+        """Whether the operator's watch still has the resource (not deleted)."""
         with self._lock:
-            self._resources[key] = {
-                "metadata": dict(meta),
-                "spec": dict(body.get("spec") or {}),
-                "status": dict(body.get("status") or {}),
-            }
+            return (kind, namespace, name) in self._resources
+
+    def seen(self, kind: str, body: Mapping[str, Any]) -> None:
+        """A watch event of a resource the operator reconciles: its latest body (without
+        managedFields, most of an object's size and never read)."""
+        meta = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+        copied = copy.deepcopy(
+            {"metadata": meta, "spec": body.get("spec") or {}, "status": body.get("status") or {}}
+        )
+        with self._lock:
+            self._resources[(kind, meta["namespace"], meta["name"])] = copied
 
     def gone(self, kind: str, namespace: str, name: str) -> None:
         with self._lock:
