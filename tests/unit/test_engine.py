@@ -213,6 +213,18 @@ def test_a_forbidden_read_becomes_a_condition_with_the_fix() -> None:
     assert "tenant-secrets" in ready["message"]
 
 
+def test_a_forbidden_write_in_a_member_becomes_a_condition() -> None:
+    h = Harness()
+    h.secret("hf-token", "token")
+    h.fleet.onprem.refuse["Deployment"] = (403, 'deployments.apps is forbidden: User "x"')
+    h.create("LLMDeployment", "llm", MODEL)
+    outcome = h.reconcile(llmdeployment.KIND_SPEC, "llm")
+    ready = condition(h.status("LLMDeployment", "llm"), "Ready")
+    assert ready["reason"] == "Forbidden"
+    assert "cluster onprem" in ready["message"]
+    assert [e.reason for e in outcome.events] == ["Forbidden"]
+
+
 # --- ChatEndpoint ---------------------------------------------------------------------------
 
 

@@ -189,14 +189,14 @@ def reconcile(kind: Kind[Any], body: Mapping[str, Any], context: Context) -> Out
     try:
         facts = kind.gather(Subject(spec, owner, old, generation), context)
         plan = kind.plan(facts)
+        held_before = {*old.get("childClusters", ()), *kind.clusters_in_status(old)} - {""}
+        executed = execute(plan, context, owner, kind.children, held_before)
     except SpecError as problem:
         return failed(kind, old, generation, problem.reason, problem.message)
     except KubeError as error:
         if not error.forbidden:
-            raise
+            raise  # the hub's own API failing: kopf retries with backoff
         return forbidden(kind, old, generation, error)
-    held_before = {*old.get("childClusters", ()), *kind.clusters_in_status(old)} - {""}
-    executed = execute(plan, context, owner, kind.children, held_before)
     new, events = kind.report(facts, plan, executed)
     new["observedGeneration"] = generation
     new["childClusters"] = executed.held
