@@ -86,6 +86,16 @@ BY_OWNER: Mapping[str, ChildKinds] = {
 UNWATCHED = frozenset({"Secret"})
 
 
-def watched_kinds() -> frozenset[str]:
-    """Every labelled child kind, each read from one watch per cluster."""
-    return frozenset(k for c in BY_OWNER.values() for k in c.every_kind()) - UNWATCHED
+def watched_kinds(*, in_owner_cluster: bool = True) -> frozenset[str]:
+    """Every labelled child kind a cluster can hold, each read from one watch per cluster
+    (member clusters hold no hub-only parts: they need not even know the custom kinds)."""
+    return (
+        frozenset(
+            kind
+            for declared in BY_OWNER.values()
+            for part in declared.parts
+            if in_owner_cluster or not part.hub_only
+            for kind in part.kinds_in(in_owner_cluster=in_owner_cluster)
+        )
+        - UNWATCHED
+    )

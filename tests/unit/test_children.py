@@ -9,7 +9,7 @@ import re
 import pytest
 
 from llmfleet import children
-from llmfleet.kube.cache import WATCHED_KINDS
+from llmfleet.kube.cache import MEMBER_WATCHED_KINDS, WATCHED_KINDS
 from llmfleet.kube.rest import KINDS
 from llmfleet.reconcile.kinds import KINDS as RECONCILED
 from localfleet.paths import REPO_ROOT
@@ -51,6 +51,15 @@ def test_every_child_kind_has_a_url(kind: str) -> None:
 @pytest.mark.parametrize("kind", CHILD_KINDS)
 def test_every_child_kind_but_secrets_is_watched(kind: str) -> None:
     assert (kind in WATCHED_KINDS) == (kind not in children.UNWATCHED)
+
+
+def test_members_watch_no_hub_only_kind() -> None:
+    hub_only = {
+        k for c in children.BY_OWNER.values() for p in c.parts if p.hub_only for k in p.kinds
+    }
+    assert hub_only == {"LLMDeployment", "ChatEndpoint"}
+    assert not hub_only & MEMBER_WATCHED_KINDS
+    assert WATCHED_KINDS - hub_only == MEMBER_WATCHED_KINDS
 
 
 @pytest.mark.parametrize("kind", sorted(set(CHILD_KINDS) - children.UNWATCHED))

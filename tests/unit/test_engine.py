@@ -225,6 +225,20 @@ def test_a_forbidden_write_in_a_member_becomes_a_condition() -> None:
     assert [e.reason for e in outcome.events] == ["Forbidden"]
 
 
+def test_a_resource_whose_namespace_is_gone_writes_no_status() -> None:
+    h = Harness()
+    h.create(
+        "LLMDeployment",
+        "llm",
+        {**MODEL, "placement": {"location": "cloud"}, "model": {"name": "m"}},
+    )
+    h.fleet.hub.refuse["ServiceAccount"] = (404, 'namespaces "team" not found')
+    with pytest.raises(KubeError) as raised:
+        h.reconcile(llmdeployment.KIND_SPEC, "llm")
+    assert raised.value.status == 404
+    assert h.status_writes == 0
+
+
 # --- ChatEndpoint ---------------------------------------------------------------------------
 
 
@@ -458,6 +472,22 @@ def test_pipeline_drift_follows_the_serving_placement_during_a_move() -> None:
     h.reconcile(mlpipeline.KIND_SPEC, "ml")
     assert "CronJob/ml-drift" in h.fleet.hub.names()
     assert "CronJob/ml-drift" not in h.fleet.onprem.names()
+
+
+def test_the_view_of_a_resource_keeps_what_an_event_needs() -> None:
+    h = Harness()
+    h.create("MLPipeline", "ml", PIPELINE)
+    body = {**h.body("MLPipeline", "ml"), "status": {"servingRun": "x"}}
+    body["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+    h.reads.seen("MLPipeline", body)
+    kept = h.reads.resource("MLPipeline", NS, "ml")
+    assert kept is not None
+    assert (kept["apiVersion"], kept["kind"]) == ("llmfleet.io/v1alpha1", "MLPipeline")
+    assert kept["metadata"]["uid"] == "uid-ml"
+    assert "managedFields" not in kept["metadata"]
+    assert h.reads.known("MLPipeline", NS, "ml")
+    h.reads.gone("MLPipeline", NS, "ml")
+    assert not h.reads.known("MLPipeline", NS, "ml")
 
 
 # --- engine pieces --------------------------------------------------------------------------

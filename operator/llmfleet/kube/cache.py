@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # Every labelled child kind (llmfleet.children); Pods are read by Job, not by owner.
 WATCHED_KINDS = watched_kinds()
+MEMBER_WATCHED_KINDS = watched_kinds(in_owner_cluster=False)
 WATCH_SECONDS = 240  # server-side timeout of one watch request; it is then resumed
 RETRY_SECONDS = (1, 2, 5, 10, 20)
 GONE = 410

@@ -14,7 +14,7 @@ from typing import Any
 from kubernetes import config
 
 from llmfleet import labels, metrics
-from llmfleet.kube.cache import ChildCache
+from llmfleet.kube.cache import MEMBER_WATCHED_KINDS, ChildCache
 from llmfleet.kube.cluster import Cluster
 from llmfleet.kube.rest import KubeClient, KubeError
 from llmfleet.kube.wakeups import Wakeups
@@ -106,7 +106,8 @@ class Federation:
                 return
         api = config.new_client_from_config_dict(dict(member.kubeconfig or {}))  # type: ignore[no-untyped-call]
         client = KubeClient(api, member.name, timeout=10)
-        kube = Cluster(client, ChildCache(client, wakeups=self.wakeups).start())
+        watches = ChildCache(client, MEMBER_WATCHED_KINDS, wakeups=self.wakeups)
+        kube = Cluster(client, watches.start())
         with self._lock:
             replaced = self._clients.get(member.name)
             self._clients[member.name] = (version, kube)

@@ -22,7 +22,7 @@ from llmfleet import status as conditions
 from llmfleet.children import ChildKinds, Part
 from llmfleet.kube import apply
 from llmfleet.kube.cluster import ClusterApi
-from llmfleet.kube.rest import KubeError
+from llmfleet.kube.rest import NOT_FOUND, KubeError
 from llmfleet.placement.clusters import MemberCluster
 from llmfleet.placement.select import ClusterInventory
 from llmfleet.render.common import Owner
@@ -259,8 +259,8 @@ def _apply_desired(
         try:
             result = _sync(fleet, member, owner, want)
         except KubeError as error:
-            if error.forbidden:
-                raise
+            if error.forbidden or (error.status == NOT_FOUND and member.kubeconfig is None):
+                raise  # no right, or the owner's own namespace is gone with it
             done.findings.append(finding_of(error, want.cluster))
             continue
         except apply.ForeignObjectError as taken:

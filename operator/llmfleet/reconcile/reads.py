@@ -97,7 +97,13 @@ class Reads:
         managedFields, most of an object's size and never read)."""
         meta = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
         copied = copy.deepcopy(
-            {"metadata": meta, "spec": body.get("spec") or {}, "status": body.get("status") or {}}
+            {
+                "apiVersion": body.get("apiVersion", ""),
+                "kind": body.get("kind", kind),
+                "metadata": meta,
+                "spec": body.get("spec") or {},
+                "status": body.get("status") or {},
+            }
         )
         with self._lock:
             self._resources[(kind, meta["namespace"], meta["name"])] = copied
