@@ -3,10 +3,17 @@ and importing the package registers nothing by itself."""
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+
 import kopf
 
 from llmfleet import handlers
+from llmfleet.handlers import common
+from llmfleet.handlers.chatendpoint import ENDPOINTS_BY_MODEL
+from llmfleet.reconcile.reads import Reads
 from llmfleet.settings import Settings
+from tests.unit.fakeapi import FakeCluster
 
 PLURALS = {"llmdeployments", "chatendpoints", "mlpipelines"}
 
@@ -38,3 +45,19 @@ def test_importing_the_handlers_registers_nothing_in_kopfs_default_registry() ->
     default = kopf.get_default_registry()
     assert not default._spawning.get_all_handlers()
     assert not default._changing.get_all_handlers()
+
+
+def test_the_endpoint_index_is_found_by_the_name_its_readers_use() -> None:
+    indexes = {h.id for h in registered()._indexing.get_all_handlers()}
+    assert indexes == {ENDPOINTS_BY_MODEL}
+
+
+def test_a_resource_whose_deletion_was_seen_is_not_reconciled() -> None:
+    """kopf may fire a timer of an object already gone; nothing is read or written then."""
+    hub = FakeCluster("in-cluster")
+    memo = kopf.Memo({common.RUNTIME_KEY: SimpleNamespace(reads=Reads(hub))})
+    body = kopf.Body({"metadata": {"namespace": "team", "name": "gone"}, "spec": {}})
+    patch = kopf.Patch()
+    asyncio.run(common.reconcile("LLMDeployment", body, patch, memo))
+    assert not patch
+    assert not hub.requests

@@ -12,6 +12,8 @@ from llmfleet.reconcile.chatendpoint import KIND
 from llmfleet.settings import Settings
 
 PLURAL = "chatendpoints"
+# The index of endpoints by the models they route to; handlers receive it under this name.
+ENDPOINTS_BY_MODEL = "endpoints_by_model"
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
@@ -20,7 +22,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         "Safety net: backends becoming ready, managed sites' health, drift in children.",
     )  # fmt: skip
 
-    @kopf.index(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.index(GROUP, VERSION, PLURAL, id=ENDPOINTS_BY_MODEL, registry=registry)
     async def endpoints_by_model(
         namespace: str | None, name: str, spec: kopf.Spec, **_: Any
     ) -> dict[tuple[str | None, str], str]:

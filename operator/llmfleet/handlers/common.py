@@ -104,10 +104,13 @@ async def reconcile(kind: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
     if body["metadata"].get("deletionTimestamp"):
         return  # being deleted: the cleanup handler owns it now, nothing is applied again
     runtime = runtime_of(memo)
+    meta = body["metadata"]
+    if not runtime.reads.known(kind, meta["namespace"], meta["name"]):
+        # Gone (its DELETED event came) while kopf still runs a timer for it: nothing to do.
+        return
     if runtime.following is None:
         # Started from a handler, so kopf's Event posting is in the task's context.
         runtime.following = asyncio.create_task(follow_children(runtime), name="follow-children")
-    meta = body["metadata"]
     runtime.wakeups.register(kind, meta["namespace"], meta["name"])
     try:
         outcome = await _run_reconcile(kind, body, runtime)

@@ -82,13 +82,13 @@ def make_runtime(operator_settings: Settings) -> Runtime:
 
 
 def register(registry: kopf.OperatorRegistry, operator_settings: Settings) -> None:
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         """kopf's own API access: the kubeconfig or in-cluster credentials, as the client
         library finds them."""
         return kopf.login_via_client(**kwargs)
 
-    @kopf.on.startup(registry=registry)
+    @kopf.on.startup(id="configure", registry=registry)
     async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure_kopf(settings, operator_settings)
         runtime = make_runtime(operator_settings)
@@ -101,7 +101,7 @@ def register(registry: kopf.OperatorRegistry, operator_settings: Settings) -> No
         if operator_settings.metrics_port:
             start_http_server(operator_settings.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped in-cluster
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(id="shutdown", registry=registry)
     async def shutdown(memo: kopf.Memo, **_: Any) -> None:
         runtime: Runtime | None = memo.get(RUNTIME_KEY)
         if runtime is None:
