@@ -55,7 +55,13 @@ class Runtime:
 
 
 def register_kind(
-    registry: kopf.OperatorRegistry, settings: Settings, kind: str, plural: str, resync_doc: str
+    registry: kopf.OperatorRegistry,
+    settings: Settings,
+    kind: str,
+    plural: str,
+    resync_doc: str,
+    *,
+    also_on_event: Callable[[Runtime, str, str, Mapping[str, Any]], None] | None = None,
 ) -> None:
     """What every kind has: a reconcile on resume, create and spec change, the resync timer
     (the safety net: `resync_doc` says what it catches), and the cleanup on deletion."""
@@ -89,11 +95,13 @@ def register_kind(
     ) -> None:
         """The operator's view of every resource of the kind: wake-ups and endpoints read it
         instead of the API server, and a resource that is gone gets no more Events."""
-        reads = runtime_of(memo).reads
+        runtime = runtime_of(memo)
         if (kwargs.get("type") or "") == "DELETED":
-            reads.gone(kind, namespace or "", name)
+            runtime.reads.gone(kind, namespace or "", name)
         else:
-            reads.seen(kind, body)
+            runtime.reads.seen(kind, body)
+        if also_on_event is not None:  # one handler per event: kopf's cost is per handler
+            also_on_event(runtime, namespace or "", name, kwargs)
 
 
 def runtime_of(memo: kopf.Memo) -> Runtime:

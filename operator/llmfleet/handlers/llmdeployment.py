@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from llmfleet.api import GROUP, VERSION
 from llmfleet.handlers import common
 from llmfleet.handlers.chatendpoint import ENDPOINTS_BY_MODEL
 from llmfleet.reconcile.llmdeployment import KIND
@@ -15,19 +15,19 @@ from llmfleet.settings import Settings
 PLURAL = "llmdeployments"
 
 
+def wake_endpoints(
+    runtime: common.Runtime, namespace: str, name: str, kwargs: Mapping[str, Any]
+) -> None:
+    """A model's status changed: the endpoints that route to it are looked at again within a
+    second (they route to where it serves), not at their next resync."""
+    index: kopf.Index[tuple[str | None, str], str] = kwargs[ENDPOINTS_BY_MODEL]
+    for endpoint in index.get((namespace, name), []):
+        runtime.wakeups.notify_resource("ChatEndpoint", namespace, endpoint)
+
+
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     common.register_kind(
         registry, settings, KIND, PLURAL,
         "Safety net: drift in children, replicas becoming ready, clusters coming back.",
+        also_on_event=wake_endpoints,
     )  # fmt: skip
-
-    @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-endpoints", registry=registry)
-    async def follow_model(
-        namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
-    ) -> None:
-        """Wakes the endpoints that route to a model whose status changed (they route to
-        where it serves)."""
-        runtime = common.runtime_of(memo)
-        index: kopf.Index[tuple[str | None, str], str] = kwargs[ENDPOINTS_BY_MODEL]
-        for endpoint in index.get((namespace, name), []):
-            runtime.wakeups.notify_resource("ChatEndpoint", namespace or "", endpoint)

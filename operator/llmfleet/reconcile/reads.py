@@ -13,7 +13,6 @@ own watch of them. The reads that no watch serves are these, each cached for a w
 from __future__ import annotations
 
 import base64
-import copy
 import threading
 import time
 from collections.abc import Mapping
@@ -94,19 +93,18 @@ class Reads:
 
     def seen(self, kind: str, body: Mapping[str, Any]) -> None:
         """A watch event of a resource the operator reconciles: its latest body (without
-        managedFields, most of an object's size and never read)."""
+        managedFields, most of an object's size and never read). Each event brings a new
+        body, so its parts are kept as they are, not copied."""
         meta = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
-        copied = copy.deepcopy(
-            {
-                "apiVersion": body.get("apiVersion", ""),
-                "kind": body.get("kind", kind),
-                "metadata": meta,
-                "spec": body.get("spec") or {},
-                "status": body.get("status") or {},
-            }
-        )
+        kept = {
+            "apiVersion": body.get("apiVersion", ""),
+            "kind": body.get("kind", kind),
+            "metadata": meta,
+            "spec": dict(body.get("spec") or {}),
+            "status": dict(body.get("status") or {}),
+        }
         with self._lock:
-            self._resources[(kind, meta["namespace"], meta["name"])] = copied
+            self._resources[(kind, meta["namespace"], meta["name"])] = kept
 
     def gone(self, kind: str, namespace: str, name: str) -> None:
         with self._lock:
