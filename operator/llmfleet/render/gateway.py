@@ -573,13 +573,3 @@ def provider_ingress(
             ],
         },
     }
-
-
-GATEWAY_KINDS: Sequence[str] = (
-    "ServiceAccount",
-    "ConfigMap",
-    "Deployment",
-    "Service",
-    "NetworkPolicy",
-    "Ingress",
-)

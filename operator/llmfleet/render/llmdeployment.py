@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -239,8 +238,3 @@ def managed(spec: LLMDeploymentSpec, owner: Owner) -> Rendered:
         role_objects={roles.NETWORK_BOUNDARY: refs(*objects)},
         url=spec.managed.url,
     )
-
-
-CHILD_KINDS: Sequence[str] = (
-    "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy",
-)  # fmt: skip

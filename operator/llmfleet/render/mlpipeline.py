@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,21 +12,15 @@ from llmfleet import labels
 from llmfleet.api.common import Gpu
 from llmfleet.api.llmdeployment import DEFAULT_RUNTIME
 from llmfleet.api.mlpipeline import Drift, MLPipelineSpec
+from llmfleet.children import DRIFT, TRAINING
 from llmfleet.render import llmdeployment as llm
 from llmfleet.render import scheduling
 from llmfleet.render.common import Owner, bounded, child_metadata
 from llmfleet.render.runtimes import RUNTIMES, TMP_DIR
 from llmfleet.segmentation import policies
 
-TRAINING = "training"
-DRIFT = "drift"
 TRAINING_ROLE = "training"
 DRIFT_ROLE = "drift-monitor"
-# Children in the cluster of a stage; the LLMDeployment and ChatEndpoint live in the hub.
-STAGE_KINDS: Sequence[str] = ("ServiceAccount", "NetworkPolicy", "Job", "CronJob")
-TRAINING_KINDS: Sequence[str] = ("ServiceAccount", "NetworkPolicy", "Job")
-DRIFT_KINDS: Sequence[str] = ("ServiceAccount", "NetworkPolicy", "CronJob")
-HUB_KINDS: Sequence[str] = ("LLMDeployment", "ChatEndpoint")
 DATA_DIR = "/data"
 PUBLIC_SOURCES = ("hf://", "s3://", "oci://")
 DRIFT_DEADLINE_SECONDS = 600

@@ -9,10 +9,10 @@ from typing import Any
 
 from llmfleet import labels
 from llmfleet.api.mlpipeline import Drift
+from llmfleet.children import DRIFT
 from llmfleet.kube.cluster import ClusterApi
 from llmfleet.placement.clusters import MemberCluster
 from llmfleet.reconcile.mlpipeline.runs import job_pods
-from llmfleet.render import mlpipeline as render
 from llmfleet.render.common import Owner
 
 
@@ -34,7 +34,7 @@ class DriftResult:
 
 
 def latest_check(client: ClusterApi, owner: Owner) -> dict[str, Any] | None:
-    selector = f"{labels.OWNER}={owner.label},{labels.STAGE}={render.DRIFT}"
+    selector = f"{labels.OWNER}={owner.label},{labels.STAGE}={DRIFT}"
     finished = [
         job
         for job in client.list("Job", owner.namespace, selector)

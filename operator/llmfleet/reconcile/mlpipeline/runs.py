@@ -9,6 +9,7 @@ from typing import Any
 from llmfleet import labels
 from llmfleet.api.common import Placement
 from llmfleet.api.mlpipeline import MLPipelineSpec
+from llmfleet.children import TRAINING
 from llmfleet.kube.cluster import ClusterApi
 from llmfleet.kube.rest import KubeError
 from llmfleet.placement.clusters import MemberCluster
@@ -86,7 +87,7 @@ def gather_training(
     target = found.cluster
     if target is None or found.where.unreachable:
         return found
-    selector = f"{labels.OWNER}={owner.label},{labels.STAGE}={render.TRAINING}"
+    selector = f"{labels.OWNER}={owner.label},{labels.STAGE}={TRAINING}"
     name = child.split("/", 1)[1]
     jobs = member_list(ctx.fleet, target, "Job", owner.namespace, selector)
     if jobs is None:
