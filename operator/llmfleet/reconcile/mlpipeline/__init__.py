@@ -354,8 +354,14 @@ def transition_events(
 
 
 def clusters_in_status(status: Mapping[str, Any]) -> list[str]:
-    clusters = [str(s.get("cluster")) for s in status.get("stages") or [] if s.get("cluster")]
-    return [*clusters, str((status.get("drift") or {}).get("cluster") or "")]
+    """Where the pipeline's own children ran: its training Job and its drift checks (the
+    inference and endpoint stages' clusters hold their owned resources' children)."""
+    training = [
+        str(s.get("cluster"))
+        for s in status.get("stages") or []
+        if s.get("name") == "training" and s.get("cluster")
+    ]
+    return [*training, str((status.get("drift") or {}).get("cluster") or "")]
 
 
 KIND_SPEC: Kind[Facts] = Kind(
