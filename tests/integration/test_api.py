@@ -22,6 +22,8 @@ from tests.integration.conftest import Fleet
 SAMPLES = sorted((REPO_ROOT / "config" / "samples").rglob("*.yaml"))
 INVALID = sorted((REPO_ROOT / "tests" / "invalid").rglob("*.yaml"))
 PLURALS = {info.kind: info.plural for info in KINDS}
+NAMESPACED = {info.kind: info.namespaced for info in KINDS}
+NOT_FOUND = 404
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 
@@ -36,20 +38,38 @@ def expected_error(path: Path) -> str:
 
 
 def create(api: client.ApiClient, namespace: str, doc: dict[str, Any]) -> Any:
-    return client.CustomObjectsApi(api).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURALS[doc["kind"]], doc
-    )
+    """Creates the object in `namespace`, or cluster-wide for a cluster-scoped kind."""
+    objects = client.CustomObjectsApi(api)
+    plural = PLURALS[doc["kind"]]
+    if not NAMESPACED[doc["kind"]]:
+        return objects.create_cluster_custom_object(GROUP, VERSION, plural, doc)
+    return objects.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, doc)
 
 
 def replace(api: client.ApiClient, namespace: str, doc: dict[str, Any]) -> Any:
     objects = client.CustomObjectsApi(api)
     plural, name = PLURALS[doc["kind"]], doc["metadata"]["name"]
-    live = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+    if NAMESPACED[doc["kind"]]:
+        live = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+    else:
+        live = objects.get_cluster_custom_object(GROUP, VERSION, plural, name)
     doc = {
         **doc,
         "metadata": {**doc["metadata"], "resourceVersion": live["metadata"]["resourceVersion"]},
     }
+    if not NAMESPACED[doc["kind"]]:
+        return objects.replace_cluster_custom_object(GROUP, VERSION, plural, name, doc)
     return objects.replace_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, doc)
+
+
+def delete_cluster_scoped(api: client.ApiClient, doc: dict[str, Any]) -> None:
+    try:
+        client.CustomObjectsApi(api).delete_cluster_custom_object(
+            GROUP, VERSION, PLURALS[doc["kind"]], doc["metadata"]["name"]
+        )
+    except ApiException as error:
+        if error.status != NOT_FOUND:
+            raise
 
 
 def rejection(call: Any) -> str:
@@ -62,9 +82,21 @@ def rejection(call: Any) -> str:
 @pytest.mark.usefixtures("crds")
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: str(p.relative_to(REPO_ROOT / "config")))
 def test_every_sample_is_accepted(fleet: Fleet, namespace: str, sample: Path) -> None:
-    for doc in documents(sample):
-        created = create(fleet.cloud, namespace, doc)
-        assert created["spec"], f"{doc['kind']}/{doc['metadata']['name']} lost its spec"
+    cluster_scoped = []
+    try:
+        for sample_doc in documents(sample):
+            doc = sample_doc
+            if not NAMESPACED[doc["kind"]]:
+                # Outlives the test's namespace: named after it, so runs never collide, and
+                # deleted after the test.
+                name = f"{doc['metadata']['name']}-{namespace}"
+                doc = {**doc, "metadata": {**doc["metadata"], "name": name}}
+                cluster_scoped.append(doc)
+            created = create(fleet.cloud, namespace, doc)
+            assert created["spec"], f"{doc['kind']}/{doc['metadata']['name']} lost its spec"
+    finally:
+        for doc in cluster_scoped:
+            delete_cluster_scoped(fleet.cloud, doc)
 
 
 def test_the_corpus_is_big_enough_to_mean_something() -> None:
@@ -81,7 +113,11 @@ def test_invalid_manifest_is_rejected_with_its_message(
     docs = documents(manifest)
     if len(docs) == 2:  # a transition: the first is valid, changing it to the second is not
         create(fleet.cloud, namespace, docs[0])
-        message = rejection(lambda: replace(fleet.cloud, namespace, docs[1]))
+        try:
+            message = rejection(lambda: replace(fleet.cloud, namespace, docs[1]))
+        finally:
+            if not NAMESPACED[docs[0]["kind"]]:
+                delete_cluster_scoped(fleet.cloud, docs[0])
     else:
         message = rejection(lambda: create(fleet.cloud, namespace, docs[0]))
     assert expected_error(manifest) in message
@@ -122,9 +158,15 @@ def test_all_kinds_are_in_the_llmfleet_category_with_short_names(fleet: Fleet) -
         "LLMDeployment": ["llmd"],
         "ChatEndpoint": ["chat"],
         "MLPipeline": ["mlp"],
+        "FleetPolicy": ["fpol"],
     }
     assert all(r["categories"] == ["llmfleet"] for r in resources.values())
-    assert all(r["namespaced"] for r in resources.values())
+    assert {kind: r["namespaced"] for kind, r in resources.items()} == {
+        "LLMDeployment": True,
+        "ChatEndpoint": True,
+        "MLPipeline": True,
+        "FleetPolicy": False,  # owned by admins; tenants cannot weaken it
+    }
 
 
 @pytest.mark.usefixtures("crds")

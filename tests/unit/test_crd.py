@@ -129,8 +129,11 @@ def test_crd_names_categories_and_status_subresource() -> None:
         version = manifest["spec"]["versions"][0]
         assert version["subresources"] == {"status": {}}
         column_names = [c["name"] for c in version["additionalPrinterColumns"]]
-        assert {"Ready", "Age"} <= set(column_names)
-    assert [info.short_name for info in KINDS] == ["llmd", "chat", "mlp"]
+        # A FleetPolicy is read, not reconciled into children: its columns are its rules.
+        assert {"Ready", "Age"} <= set(column_names) if info.namespaced else "Age" in column_names
+        assert manifest["spec"]["scope"] == ("Namespaced" if info.namespaced else "Cluster")
+    assert [info.short_name for info in KINDS] == ["llmd", "chat", "mlp", "fpol"]
+    assert [info.kind for info in KINDS if not info.namespaced] == ["FleetPolicy"]
 
 
 @pytest.mark.parametrize("directory", ["crds", "charts/llmfleet/crds"])

@@ -16,6 +16,7 @@ import yaml
 
 from llmfleet.api.chatendpoint import ChatEndpoint
 from llmfleet.api.common import GROUP, VERSION, ApiModel
+from llmfleet.api.fleetpolicy import FleetPolicy
 from llmfleet.api.llmdeployment import LLMDeployment
 from llmfleet.api.mlpipeline import MLPipeline
 
@@ -35,6 +36,7 @@ class KindInfo:
     plural: str
     short_name: str
     printer_columns: list[dict[str, Any]] = field(default_factory=list)
+    namespaced: bool = True  # False: cluster-scoped, owned by admins (FleetPolicy)
 
     @property
     def kind(self) -> str:
@@ -97,6 +99,20 @@ KINDS: tuple[KindInfo, ...] = (
             READY_COLUMN,
             AGE_COLUMN,
         ],
+    ),
+    KindInfo(
+        model=FleetPolicy,
+        plural="fleetpolicies",
+        short_name="fpol",
+        printer_columns=[
+            # <none>: every location (the API server defaults the two rules to Allow).
+            column("Locations", ".spec.allowedLocations[*]"),
+            column("Managed", ".spec.managedProviders"),
+            column("CrossLocation", ".spec.crossLocationRouting"),
+            column("Namespaces", ".status.matchedNamespaces", "integer", priority=1),
+            AGE_COLUMN,
+        ],
+        namespaced=False,
     ),
 )
 
@@ -211,7 +227,7 @@ def crd(info: KindInfo) -> dict[str, Any]:
         },
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": "Namespaced" if info.namespaced else "Cluster",
             "names": {
                 "kind": info.kind,
                 "listKind": f"{info.kind}List",
