@@ -73,8 +73,8 @@ def test_an_onprem_workload_never_goes_to_a_cloud_cluster_even_with_room() -> No
 def test_insufficient_gpu_lists_what_the_candidates_have() -> None:
     decision = decide(placement("onprem"), Gpu(count=5), MEMBERS, INVENTORIES)
     assert "needs 5 x nvidia.com/gpu" in decision.message
-    assert "hci-1: 4 x NVIDIA-L40S on l40s-0" in decision.message
-    assert "mixed: 1 x NVIDIA-L4 on m-hci" in decision.message
+    assert "hci-1: 4/4 NVIDIA-L40S free" in decision.message
+    assert "mixed: 1/1 NVIDIA-L4 free" in decision.message
     assert "h100" not in decision.message  # cloud capacity is not an option for onprem
 
 

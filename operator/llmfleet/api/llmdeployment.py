@@ -14,6 +14,8 @@ from llmfleet.api.common import (
     ClusterName,
     Condition,
     Gpu,
+    LabelSelector,
+    Location,
     ManagedEndpoint,
     Placement,
     Resources,
@@ -52,6 +54,73 @@ class ModelCache(ApiModel):
 
     claim_name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)
     """Name of a PersistentVolumeClaim in the namespace (ReadWriteMany when replicas > 1)."""
+
+
+Strategy = Literal["Pack", "Spread"]
+
+
+class Overflow(ApiModel):
+    """Where replicas go that do not fit in the preferred location (for example on-prem
+    first, the cloud when on-prem is full). Overflow replicas are removed first when replicas
+    are removed, and move back once the preferred location has room again."""
+
+    location: Location
+    """Location that takes the replicas the preferred location cannot fit."""
+    cluster_selector: LabelSelector | None = None
+    """Narrows the overflow location's member clusters by the labels of their registration
+    Secrets."""
+    max_replicas: int | None = Field(default=None, ge=1, le=64)
+    """At most this many replicas overflow; the rest wait for room (InsufficientGPU). Default:
+    all of them."""
+    move_back_after_seconds: int = Field(default=300, ge=0, le=86400)
+    """How long the preferred location must have had room before overflow replicas move back
+    (make-before-break), so a short dip in demand moves nothing."""
+
+
+class Failover(ApiModel):
+    """Replicas on a member cluster that does not answer are placed again elsewhere, with the
+    same model and only the accepted GPU products; when the member is back and its replicas
+    are ready, the replacements are removed."""
+
+    after_seconds: int = Field(default=300, ge=0, le=86400)
+    """How long a member must have been unreachable before its replicas are replaced."""
+
+
+class ModelPlacement(Placement):
+    """Where a model runs: a location, who manages it, cluster and node filters, and how its
+    replicas are divided over the fleet."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.maxClusters) || self.minClusters <= self.maxClusters",
+                "spec.placement.minClusters must not exceed maxClusters: lower minClusters or "
+                "raise maxClusters",
+                field_path=".minClusters",
+            ),
+            cel(
+                "self.management != 'managed' || (!has(self.overflow) && !has(self.failover) "
+                "&& self.strategy == 'Pack' && !has(self.maxClusters) && self.minClusters == 1)",
+                "a managed LLMDeployment runs no replicas: remove strategy, minClusters, "
+                "maxClusters, overflow and failover",
+                reason="FieldValueForbidden",
+            ),
+        )
+    )
+
+    strategy: Strategy = "Pack"
+    """Pack (the default): as few clusters as possible, the one with most free room first.
+    Spread: evenly over up to maxClusters clusters of the location."""
+    min_clusters: int = Field(default=1, ge=1, le=16)
+    """For availability: the model is not Ready on fewer clusters than this."""
+    max_clusters: int | None = Field(default=None, ge=1, le=16)
+    """At most this many clusters of the preferred location. Default: as many as it takes."""
+    overflow: Overflow | None = None
+    """Where replicas go that the preferred location cannot fit. Default: nowhere (they wait,
+    reported as InsufficientGPU)."""
+    failover: Failover | None = None
+    """Re-places replicas of an unreachable member after a grace period. Default: off,
+    nothing moves while a member is unreachable."""
 
 
 class LLMDeploymentSpec(ApiModel):
@@ -102,15 +171,15 @@ class LLMDeploymentSpec(ApiModel):
     args: list[Arg] = Field(default_factory=list, max_length=64)
     """Extra arguments for the model server."""
     replicas: int = Field(default=1, ge=0, le=64)
-    """Model server replicas per placed cluster."""
+    """Model server replicas in total, across every cluster the model is placed on."""
     gpu: Gpu | None = None
     """GPUs per replica; defaults to one nvidia.com/gpu of any product."""
     resources: Resources | None = None
     """CPU and memory per replica."""
     model_cache: ModelCache | None = None
     """Keeps downloaded weights on a volume instead of a per-pod scratch directory."""
-    placement: Placement
-    """Where the model runs."""
+    placement: ModelPlacement
+    """Where the model runs and how its replicas are divided over the fleet."""
     managed: ManagedEndpoint | None = None
     """The provider endpoint; required when placement.management is managed."""
     segmentation: SegmentationOverrides | None = None
@@ -125,13 +194,39 @@ class ClusterPlacement(ApiModel):
     location: str = Field(max_length=16)
     """Location of the cluster."""
     state: str = Field(default="", max_length=32)
-    """Placed, Pending, Unknown (cluster unreachable), or Removing."""
+    """Placed, Unknown (cluster unreachable), Draining (serving until its replacement is
+    ready), or Removing."""
+    role: str = Field(default="preferred", max_length=16)
+    """preferred (the spec's location), overflow (the preferred location is full) or failover
+    (replaces replicas of an unreachable member)."""
+    since: str | None = Field(default=None, max_length=64)
+    """When the placement entered its state (for Unknown: since when the cluster is silent)."""
+    room_since: str | None = Field(default=None, max_length=64)
+    """Overflow: since when the preferred location has had room for these replicas."""
     replicas: int = Field(default=0, ge=0)
     """Replicas asked of this cluster."""
     ready_replicas: int = Field(default=0, ge=0)
     """Replicas ready in this cluster."""
     endpoint: str = Field(default="", max_length=2048)
     """OpenAI-compatible base URL of the model in this cluster."""
+
+
+class CandidateDecision(ApiModel):
+    """One member cluster in the last placement decision: taken or not, and why."""
+
+    cluster: str = Field(max_length=253)
+    """Member cluster name."""
+    location: str = Field(default="", max_length=16)
+    """Location of the cluster."""
+    replicas: int = Field(default=0, ge=0)
+    """Replicas placed there (0: not taken)."""
+    reason: str = Field(default="", max_length=1024)
+    """Why it was taken or not: location, selector, policy, free against needed GPUs,
+    unreachable."""
+    gpus_free: int | None = Field(default=None, ge=0)
+    """GPUs of the accepted products free on its eligible nodes when decided."""
+    gpus_total: int | None = Field(default=None, ge=0)
+    """GPUs of the accepted products on its eligible nodes."""
 
 
 class LLMDeploymentStatus(ApiModel):
@@ -143,6 +238,10 @@ class LLMDeploymentStatus(ApiModel):
     """Placement mode, as the catalogue names it (for example 1.3 On-Premises Self-Managed LLM)."""
     placements: list[ClusterPlacement] = Field(default_factory=list, max_length=64)
     """One entry per cluster the workload is placed on."""
+    clusters: str = Field(default="", max_length=1024)
+    """Where it runs at a glance: cluster=replicas, comma-separated."""
+    decision: list[CandidateDecision] = Field(default_factory=list, max_length=64)
+    """The last placement decision, one entry per member cluster."""
     segmentation: SegmentationStatus | None = None
     """Security roles applied and the objects realizing them."""
     child_clusters: list[ClusterName] = Field(default_factory=list, max_length=64)

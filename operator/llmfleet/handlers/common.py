@@ -21,6 +21,7 @@ from llmfleet.kube.federation import Federation
 from llmfleet.kube.rest import NOT_FOUND, KubeError, path_of
 from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import IN_CLUSTER
+from llmfleet.placement.ledger import Ledger
 from llmfleet.reconcile import engine
 from llmfleet.reconcile.engine import Outcome
 from llmfleet.reconcile.kinds import KINDS
@@ -43,12 +44,15 @@ class Runtime:
     prober: Prober
     wakeups: Wakeups
     pool: ThreadPoolExecutor
+    ledger: Ledger = field(default_factory=Ledger)
     locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
     following: asyncio.Task[None] | None = None
 
     @property
     def context(self) -> Context:
-        return Context(fleet=self.federation, settings=self.settings, reads=self.reads)
+        return Context(
+            fleet=self.federation, settings=self.settings, reads=self.reads, ledger=self.ledger
+        )
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)

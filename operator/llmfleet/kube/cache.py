@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from llmfleet import labels, metrics
@@ -53,16 +53,14 @@ def _slim(obj: dict[str, Any], kind: str) -> dict[str, Any]:
     return {"kind": kind, **obj}
 
 
-class KindWatch:
-    """One kind's labelled objects in every namespace of a cluster: list, then watch."""
+class WatchLoop:
+    """List, then watch, one kind of a cluster in a thread; relists after a gap. Subclasses
+    keep what they need of each object (`_replace` on a list, `_apply` per event)."""
 
-    def __init__(self, client: KubeClient, kind: str, wakeups: Wakeups | None = None) -> None:
+    def __init__(self, client: KubeClient, kind: str, query: Mapping[str, str]) -> None:
         self.client = client
         self.kind = kind
-        self.wakeups = wakeups
-        # namespace -> owner label value -> name -> object
-        self._objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
-        self._lock = threading.Lock()
+        self.query = dict(query)
         self._synced = threading.Event()
         self._stop = threading.Event()
         self.restarts = 0
@@ -83,6 +81,78 @@ class KindWatch:
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
+
+    def _replace(self, items: Sequence[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def _apply(self, event: str, obj: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                version = self._relist()
+                failures = 0
+                while not self._stop.is_set() and version:
+                    version = self._follow(version)
+            except Exception as error:  # noqa: BLE001 - any failure: relist after a pause
+                self._set_synced(False)
+                if isinstance(error, KubeError) and error.forbidden:
+                    log.warning(
+                        "cannot watch %s in cluster %s (%s): reading them in place",
+                        self.kind, self.client.cluster, error.message,
+                    )  # fmt: skip
+                    return
+                pause = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+                failures += 1
+                log.debug("watch of %s in %s failed (%s)", self.kind, self.client.cluster, error)
+                self._stop.wait(pause)
+            self.restarts += 1
+
+    def _relist(self) -> str:
+        body = self.client.request("GET", path_of(self.kind), query=self.query)
+        self._replace(body.get("items", []))
+        if not self._stop.is_set():
+            self._set_synced(True)
+        return str(body.get("metadata", {}).get("resourceVersion", ""))
+
+    def _follow(self, version: str) -> str:
+        """Applies watch events from `version` on; returns where to resume, "" to relist."""
+        query = {
+            **self.query,
+            "watch": "1",
+            "resourceVersion": version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(WATCH_SECONDS),
+        }
+        for event in self.client.stream(path_of(self.kind), query, read_timeout=WATCH_SECONDS + 30):
+            if self._stop.is_set():
+                return ""
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == GONE:
+                    return ""  # the history moved on: list again
+                raise RuntimeError(obj.get("message", "watch error"))
+            version = obj.get("metadata", {}).get("resourceVersion", version)
+            if kind != "BOOKMARK":
+                self._apply(str(kind), obj)
+        return version
+
+    def _set_synced(self, synced: bool) -> None:
+        (self._synced.set if synced else self._synced.clear)()
+        metrics.CACHE_SYNCED.labels(self.client.cluster, self.kind).set(1 if synced else 0)
+
+
+class KindWatch(WatchLoop):
+    """One kind's labelled objects in every namespace of a cluster: list, then watch."""
+
+    def __init__(self, client: KubeClient, kind: str, wakeups: Wakeups | None = None) -> None:
+        super().__init__(client, kind, {"labelSelector": labels.OWNER})
+        self.wakeups = wakeups
+        # namespace -> owner label value -> name -> object
+        self._objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
 
     def list(self, namespace: str, wanted: Mapping[str, str]) -> list[dict[str, Any]] | None:
         """Objects matching `wanted` labels, or None while the watch is not synced."""
@@ -111,34 +181,9 @@ class KindWatch:
         with self._lock:
             self._drop(namespace, name)
 
-    # --- the watch ------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                version = self._relist()
-                failures = 0
-                while not self._stop.is_set() and version:
-                    version = self._follow(version)
-            except Exception as error:  # noqa: BLE001 - any failure: relist after a pause
-                self._set_synced(False)
-                if isinstance(error, KubeError) and error.forbidden:
-                    log.warning(
-                        "cannot watch %s in cluster %s (%s): reading them in place",
-                        self.kind, self.client.cluster, error.message,
-                    )  # fmt: skip
-                    return
-                pause = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
-                failures += 1
-                log.debug("watch of %s in %s failed (%s)", self.kind, self.client.cluster, error)
-                self._stop.wait(pause)
-            self.restarts += 1
-
-    def _relist(self) -> str:
-        body = self.client.request("GET", path_of(self.kind), query={"labelSelector": labels.OWNER})
+    def _replace(self, items: Sequence[dict[str, Any]]) -> None:
         objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
-        for item in body.get("items", []):
+        for item in items:
             obj = _slim(item, self.kind)
             meta = obj["metadata"]
             owner = (meta.get("labels") or {}).get(labels.OWNER, "")
@@ -147,45 +192,18 @@ class KindWatch:
             ] = obj
         with self._lock:
             self._objects = objects
-        if not self._stop.is_set():
-            self._set_synced(True)
-        return str(body.get("metadata", {}).get("resourceVersion", ""))
 
-    def _follow(self, version: str) -> str:
-        """Applies watch events from `version` on; returns where to resume, "" to relist."""
-        query = {
-            "watch": "1",
-            "labelSelector": labels.OWNER,
-            "resourceVersion": version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(WATCH_SECONDS),
-        }
-        for event in self.client.stream(path_of(self.kind), query, read_timeout=WATCH_SECONDS + 30):
-            if self._stop.is_set():
-                return ""
-            kind, obj = event.get("type"), event.get("object") or {}
-            if kind == "ERROR":
-                if obj.get("code") == GONE:
-                    return ""  # the history moved on: list again
-                raise RuntimeError(obj.get("message", "watch error"))
-            version = obj.get("metadata", {}).get("resourceVersion", version)
-            if kind == "BOOKMARK":
-                continue
-            meta = obj["metadata"]
-            with self._lock:
-                before = self._find(meta.get("namespace", ""), meta["name"])
-                self._drop(meta.get("namespace", ""), meta["name"])
-                if kind != "DELETED":
-                    self._put(_slim(obj, self.kind))
-            if self.wakeups is not None and (kind == "DELETED" or status_changed(before, obj)):
-                self.wakeups.notify((meta.get("labels") or {}).get(labels.OWNER, ""))
-        return version
+    def _apply(self, event: str, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        with self._lock:
+            before = self._find(meta.get("namespace", ""), meta["name"])
+            self._drop(meta.get("namespace", ""), meta["name"])
+            if event != "DELETED":
+                self._put(_slim(obj, self.kind))
+        if self.wakeups is not None and (event == "DELETED" or status_changed(before, obj)):
+            self.wakeups.notify((meta.get("labels") or {}).get(labels.OWNER, ""))
 
     # --- the store ------------------------------------------------------------------------
-
-    def _set_synced(self, synced: bool) -> None:
-        (self._synced.set if synced else self._synced.clear)()
-        metrics.CACHE_SYNCED.labels(self.client.cluster, self.kind).set(1 if synced else 0)
 
     def _find(self, namespace: str, name: str) -> dict[str, Any] | None:
         for pool in self._objects.get(namespace, {}).values():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,16 +16,18 @@ from kubernetes import config
 
 from llmfleet import labels, metrics
 from llmfleet.kube.cache import MEMBER_WATCHED_KINDS, ChildCache
+from llmfleet.kube.capacity import RUNNING_PODS, CapacityWatch
 from llmfleet.kube.cluster import Cluster
 from llmfleet.kube.rest import KubeClient, KubeError
 from llmfleet.kube.wakeups import Wakeups
+from llmfleet.placement.capacity import NodeInfo, PodUse
 from llmfleet.placement.clusters import (
     MemberCluster,
     MemberSecretError,
     in_cluster_member,
     member_from_secret,
 )
-from llmfleet.placement.select import ClusterInventory, NodeInfo
+from llmfleet.placement.select import ClusterInventory
 
 MEMBER_SELECTORS = (f"{labels.CLUSTER}=true", f"{labels.ARGOCD_SECRET_TYPE}=cluster")
 
@@ -47,10 +50,13 @@ class Federation:
     member_secrets: tuple[str, ...] = ()
     # Where member watches report children whose status changed.
     wakeups: Wakeups | None = None
+    # Told when a cluster's nodes or GPU pods changed (room may have opened).
+    on_capacity_change: Callable[[], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _clients: dict[str, tuple[str, Cluster]] = field(default_factory=dict)
     _members: _Cached | None = None
     _inventories: dict[str, _Cached] = field(default_factory=dict)
+    _capacity: dict[str, CapacityWatch] = field(default_factory=dict)
 
     def members(self) -> tuple[list[MemberCluster], list[str]]:
         """Every usable member (the hub first) and the problems of unusable registrations."""
@@ -113,27 +119,60 @@ class Federation:
             self._clients[member.name] = (version, kube)
         if replaced:
             replaced[1].stop()  # new credentials or address: its watches end
+            stale = self._capacity.pop(member.name, None)
+            if stale is not None:
+                stale.stop()
 
     def stop_watches(self) -> None:
         with self._lock:
             clients = [self.hub, *(kube for _, kube in self._clients.values())]
         for kube in clients:
             kube.stop()
+        with self._lock:
+            capacity = list(self._capacity.values())
+            self._capacity.clear()
+        for watch in capacity:
+            watch.stop()
 
     def inventory(self, member: MemberCluster) -> ClusterInventory:
+        """Nodes and GPU pods from the cluster's watches; listed while they are not synced.
+        A cluster that does not answer has no inventory (nodes None)."""
+        watch = self._capacity_watch(member)
+        nodes, pods = watch.nodes.values(), watch.pods.values()
+        if nodes is not None and pods is not None:
+            metrics.CLUSTER_REACHABLE.labels(member.name, member.location).set(1)
+            return ClusterInventory(member=member, nodes=tuple(nodes), pods=tuple(pods))
         with self._lock:
             cached = self._inventories.get(member.name)
             if cached and cached.expires > time.monotonic():
                 return cached.value  # type: ignore[no-any-return]
         try:
-            nodes = tuple(NodeInfo.from_node(node) for node in self.client(member).list("Node"))
-            inventory = ClusterInventory(member=member, nodes=nodes)
+            client = self.client(member)
+            listed_nodes = tuple(NodeInfo.from_node(node) for node in client.list("Node"))
+            listed_pods = client.client.request("GET", "/api/v1/pods", query=RUNNING_PODS)
+            uses = (PodUse.from_pod(pod) for pod in listed_pods.get("items", []))
+            inventory = ClusterInventory(
+                member=member, nodes=listed_nodes, pods=tuple(u for u in uses if u is not None)
+            )
             metrics.CLUSTER_REACHABLE.labels(member.name, member.location).set(1)
         except KubeError as error:
             inventory = ClusterInventory(member=member, nodes=None, error=error.message)
             metrics.CLUSTER_REACHABLE.labels(member.name, member.location).set(0)
         with self._lock:
-            # Unreachable clusters are asked again soon; healthy inventories are kept longer.
-            ttl = self.inventory_ttl if inventory.nodes is not None else 2.0
+            # Unreachable clusters are asked again soon; a listed inventory serves a burst.
+            ttl = 2.0 if inventory.nodes is None else min(self.inventory_ttl, 5.0)
             self._inventories[member.name] = _Cached(inventory, time.monotonic() + ttl)
         return inventory
+
+    def _capacity_watch(self, member: MemberCluster) -> CapacityWatch:
+        with self._lock:
+            watch = self._capacity.get(member.name)
+        if watch is not None:
+            return watch
+        client = self.client(member).client
+        created = CapacityWatch(client, on_change=self.on_capacity_change)
+        with self._lock:
+            watch = self._capacity.setdefault(member.name, created)
+        if watch is created:
+            watch.start()
+        return watch

@@ -1,4 +1,6 @@
-"""Which cluster a workload goes to: location, cluster selector, then GPU capacity.
+"""Which one cluster a single-site workload goes to (a gateway, a training run): location,
+cluster selector, then free GPUs. Models divide replicas over clusters in
+llmfleet.placement.fleet.
 
 Pure: the inventories come in, a decision comes out. An onprem workload is only ever placed
 on a cluster whose location is onprem or mixed, and its pods are always pinned to nodes
@@ -9,35 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from llmfleet import labels
 from llmfleet.api.common import Gpu, LabelSelector, Placement
+from llmfleet.placement.capacity import Assumption, NodeInfo, PodUse, Room, Shape, room
 from llmfleet.placement.clusters import MemberCluster
 
-
-@dataclass(frozen=True)
-class NodeInfo:
-    name: str
-    location: str | None
-    gpu_product: str | None
-    allocatable: Mapping[str, str]
-
-    @classmethod
-    def from_node(cls, node: Mapping[str, Any]) -> NodeInfo:
-        node_labels = node.get("metadata", {}).get("labels") or {}
-        return cls(
-            name=node["metadata"]["name"],
-            location=node_labels.get(labels.LOCATION),
-            gpu_product=node_labels.get(labels.GPU_PRODUCT),
-            allocatable=dict((node.get("status") or {}).get("allocatable") or {}),
-        )
-
-    def gpus(self, resource: str) -> int:
-        try:
-            return int(self.allocatable.get(resource, "0"))
-        except ValueError:
-            return 0
+__all__ = ["ClusterInventory", "Decision", "NodeInfo", "candidates", "decide", "selector_matches"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +25,10 @@ class ClusterInventory:
     member: MemberCluster
     nodes: tuple[NodeInfo, ...] | None  # None: the cluster could not be reached
     error: str = ""
+    pods: tuple[PodUse, ...] = ()  # non-terminated pods holding GPUs
+
+    def room(self, shape: Shape, owner: str = "", assumed: Sequence[Assumption] = ()) -> Room:
+        return room(self.nodes or (), self.pods, shape, owner=owner, assumed=assumed)
 
 
 @dataclass(frozen=True)
@@ -85,26 +69,16 @@ def candidates(placement: Placement, members: Sequence[MemberCluster]) -> list[M
     ]
 
 
-def node_fits(node: NodeInfo, location: str, gpu: Gpu) -> bool:
-    if node.location != location:
-        return False
-    if gpu.count == 0:
-        return True
-    if gpu.product and node.gpu_product not in gpu.product:
-        return False
-    return node.gpus(gpu.resource_name) >= gpu.count
-
-
-def describe(inventory: ClusterInventory, location: str, gpu: Gpu) -> str:
-    """What a cluster offers, for a person deciding what to change."""
-    if inventory.nodes is None:
-        return f"{inventory.member.name}: unreachable ({inventory.error})"
-    offers = sorted(
-        f"{n.gpus(gpu.resource_name)} x {n.gpu_product or 'no GPU product label'} on {n.name}"
-        for n in inventory.nodes
-        if n.location == location and n.gpus(gpu.resource_name) > 0
+def shape_of(placement: Placement, gpu: Gpu, location: str | None = None) -> Shape:
+    """One replica's needs, as the operator renders its pods (llmfleet.render.scheduling)."""
+    return Shape(
+        location=location or placement.location,
+        count=gpu.count,
+        resource=gpu.resource_name,
+        products=tuple(gpu.product or ()),
+        node_selector=dict(placement.node_selector or {}),
+        tolerations=tuple(placement.tolerations or ()),
     )
-    return f"{inventory.member.name}: " + (", ".join(offers) or f"no {location} GPU nodes")
 
 
 def decide(
@@ -113,8 +87,11 @@ def decide(
     members: Sequence[MemberCluster],
     inventories: Mapping[str, ClusterInventory],
     current: str | None = None,
+    *,
+    owner: str = "",
+    assumed: Mapping[str, Sequence[Assumption]] | None = None,
 ) -> Decision:
-    """Picks the cluster for one replica set; keeps the current one while it is still valid."""
+    """Picks the cluster for one replica; keeps the current one while it is still valid."""
     pool = candidates(placement, members)
     if not pool:
         wanted = f"location {placement.location}"
@@ -126,22 +103,24 @@ def decide(
             f"no member cluster has {wanted}; register one with a Secret labelled "
             f"{labels.CLUSTER}=true and {labels.LOCATION}={placement.location}",
         )
+    shape = shape_of(placement, gpu)
     unreachable = tuple(m.name for m in pool if inventories[m.name].nodes is None)
-    fitting = []
+    fitting: list[tuple[MemberCluster, Room]] = []
+    rooms: dict[str, Room] = {}
     for member in pool:
         inventory = inventories[member.name]
         if inventory.nodes is None:
             if member.name == current:  # never re-place because a cluster did not answer
                 return Decision(member, "ClusterUnreachable", inventory.error)
             continue
-        fit_nodes = [n for n in inventory.nodes if node_fits(n, placement.location, gpu)]
-        if fit_nodes:
-            fitting.append((member, sum(n.gpus(gpu.resource_name) for n in fit_nodes)))
+        if member.name == current:  # what runs stays where it is
+            return Decision(member, "Placed", f"placed on {member.name}")
+        found = inventory.room(shape, owner, (assumed or {}).get(member.name, ()))
+        rooms[member.name] = found
+        if found.fits > 0:
+            fitting.append((member, found))
     if fitting:
-        for member, _ in fitting:
-            if member.name == current:
-                return Decision(member, "Placed", f"placed on {member.name}")
-        best = max(fitting, key=lambda pair: pair[1])[0]  # most room; first listed on a tie
+        best = max(fitting, key=lambda pair: (pair[1].free, pair[1].fits))[0]  # first on a tie
         return Decision(best, "Placed", f"placed on {best.name}")
     if unreachable and len(unreachable) == len(pool):
         return Decision(
@@ -153,16 +132,17 @@ def decide(
         return Decision(
             None,
             "NoNodes",
-            f"no node labelled {labels.LOCATION}={placement.location} in the candidate clusters: "
-            + ", ".join(m.name for m in pool),
+            f"no schedulable node labelled {labels.LOCATION}={placement.location} in the "
+            "candidate clusters: "
+            + "; ".join(f"{name}: {r.describe()}" for name, r in rooms.items()),
         )
-    need = f"{gpu.count} x {gpu.resource_name}"
-    if gpu.product:
-        need += f" ({' or '.join(gpu.product)})"
-    offers = "; ".join(describe(inventories[m.name], placement.location, gpu) for m in pool)
+    offers = "; ".join(
+        f"{m.name}: " + (rooms[m.name].describe() if m.name in rooms else "unreachable")
+        for m in pool
+    )
     return Decision(
         None,
         "InsufficientGPU",
-        f"no {placement.location} node can fit one replica, which needs {need}. "
-        f"Candidate clusters have: {offers}",
+        f"no {placement.location} node can fit one replica, which needs {shape.need()} free. "
+        f"Candidate clusters: {offers}",
     )

@@ -1,19 +1,23 @@
-"""LLMDeployment through the engine: place, render for the chosen cluster, keep the previous
-cluster serving until the new placement is ready (make-before-break), report."""
+"""LLMDeployment through the engine: divide the replicas over the fleet (free GPUs, Pack or
+Spread, overflow, failover), render each cluster's share, keep what serves until its
+replacement is ready (make-before-break), report the decision."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from llmfleet import labels
 from llmfleet import status as conditions
 from llmfleet.api.llmdeployment import LLMDeploymentSpec, LLMDeploymentStatus
 from llmfleet.children import LLM_DEPLOYMENT, WHOLE
+from llmfleet.placement import fleet as placement
 from llmfleet.placement import modes
-from llmfleet.placement.clusters import IN_CLUSTER
-from llmfleet.placement.select import Decision
+from llmfleet.placement.capacity import Assumption
+from llmfleet.placement.clusters import IN_CLUSTER, MemberCluster
+from llmfleet.placement.select import selector_matches, shape_of
 from llmfleet.reconcile.engine import (
     UNKNOWN,
     Desired,
@@ -23,13 +27,7 @@ from llmfleet.reconcile.engine import (
     Plan,
     Subject,
 )
-from llmfleet.reconcile.gather import (
-    Where,
-    check_secrets,
-    member_list,
-    mirrored_secrets,
-    place,
-)
+from llmfleet.reconcile.gather import check_secrets, member_list, mirrored_secrets
 from llmfleet.reconcile.reads import Context
 from llmfleet.render import llmdeployment as render
 from llmfleet.render.common import Owner, Rendered
@@ -37,17 +35,41 @@ from llmfleet.render.common import Owner, Rendered
 KIND = "LLMDeployment"
 PART = LLM_DEPLOYMENT.part(WHOLE)
 CONDITIONS = ("Ready", "Placed", "Segmented", "Degraded")
+SERVING_STATES = ("Placed", "Unknown")
+
+
+def serving_placements(status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The placements that serve callers: placed ones, and those draining until their
+    replacement is ready. Endpoints route to each of them."""
+    return [
+        dict(p)
+        for p in status.get("placements") or []
+        if p.get("state") in ("Placed", "Unknown", "Draining")
+    ]
 
 
 def serving_placement(status: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The placement that serves callers: during a move the previous cluster (Draining) until
-    the new one is ready, otherwise the placed one. Endpoints and pipelines route here."""
-    placements = status.get("placements") or []
+    """The one placement a single-backend caller routes to: during a move the previous
+    cluster (Draining) until the new one is ready, otherwise the placed one with most ready
+    replicas."""
+    placements: list[Mapping[str, Any]] = list(status.get("placements") or [])
     for state in ("Draining", "Placed", "Unknown"):
-        found = next((p for p in placements if p.get("state") == state), None)
-        if found is not None:
-            return dict(found)
+        found = [p for p in placements if p.get("state") == state]
+        if found:
+            return dict(max(found, key=lambda p: int(dict(p).get("readyReplicas") or 0)))
     return {}
+
+
+@dataclass
+class Share:
+    """One cluster's part: the replicas asked of it and its rendered objects."""
+
+    member: MemberCluster
+    allocation: placement.Allocation
+    rendered: Rendered
+    mirrored: list[dict[str, Any]] = field(default_factory=list)
+    ready: int = 0
+    silent: bool = False
 
 
 @dataclass
@@ -58,32 +80,70 @@ class Facts:
     generation: int
     mode: str
     metrics_namespace: str
+    now: str = ""
+    now_seconds: float = 0.0
     managed: Rendered | None = None
-    where: Where | None = None
-    rendered: Rendered | None = None
-    mirrored: list[dict[str, Any]] = field(default_factory=list)
-    # Ready replicas of the model server in the chosen cluster, as its watch last saw them.
-    ready_replicas: int = 0
+    decision: placement.Decision | None = None
+    no_cluster: str = ""
+    shares: dict[str, Share] = field(default_factory=dict)
+    # Clusters of earlier placements not in the decision, by name: their ready replicas.
+    leaving: dict[str, int] = field(default_factory=dict)
+    unreachable: dict[str, str] = field(default_factory=dict)
     previous: list[Mapping[str, Any]] = field(default_factory=list)
 
-    @property
-    def current(self) -> str | None:
-        for placement in self.previous:
-            if placement.get("state") in ("Placed", "Unknown"):
-                return str(placement.get("cluster"))
+    def settled(self) -> bool:
+        """Whether the decided shares serve every replica, so what else runs can go."""
+        asked = sum(s.allocation.replicas for s in self.shares.values())
+        ready = sum(min(s.ready, s.allocation.replicas) for s in self.shares.values())
+        return ready >= asked
+
+    def before(self, cluster: str) -> Mapping[str, Any]:
+        return next((p for p in self.previous if p.get("cluster") == cluster), {})
+
+
+def _seconds(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
         return None
 
-    def all_ready(self) -> bool:
-        return self.ready_replicas >= self.spec.replicas
+
+def candidates(
+    spec: LLMDeploymentSpec, members: Sequence[MemberCluster]
+) -> list[tuple[MemberCluster, placement.Pool | None, str, str]]:
+    """Every member with its pool (preferred, overflow, or None with the reason it is left
+    out) and the location its replicas would run at."""
+    where = spec.placement
+    found: list[tuple[MemberCluster, placement.Pool | None, str, str]] = []
+    for member in members:
+        if member.location in (where.location, labels.MIXED):
+            if selector_matches(where.cluster_selector, member.labels):
+                found.append((member, "preferred", where.location, ""))
+                continue
+            why = "spec.placement.clusterSelector does not match its labels"
+        else:
+            why = f"location {member.location}, not {where.location}"
+        overflow = where.overflow
+        if overflow is not None and member.location in (overflow.location, labels.MIXED):
+            if selector_matches(overflow.cluster_selector, member.labels):
+                found.append((member, "overflow", overflow.location, ""))
+                continue
+            why = "spec.placement.overflow.clusterSelector does not match its labels"
+        found.append((member, None, member.location, why))
+    return found
 
 
 def gather(subject: Subject, ctx: Context) -> Facts:
     spec: LLMDeploymentSpec = subject.spec
     owner, old = subject.owner, subject.old
+    moment = datetime.now(UTC)
     facts = Facts(
         spec=spec, owner=owner, old=old, generation=subject.generation,
         mode=modes.llm_model(spec),
         metrics_namespace=ctx.settings.metrics_namespace,
+        now=moment.strftime("%Y-%m-%dT%H:%M:%SZ"), now_seconds=moment.timestamp(),
         previous=list(old.get("placements") or []),
     )  # fmt: skip
     check_secrets(
@@ -97,27 +157,144 @@ def gather(subject: Subject, ctx: Context) -> Facts:
     if spec.placement.management == "managed":
         facts.managed = render.managed(spec, owner)
         return facts
-    facts.where = place(ctx.fleet, spec.placement, render.gpu_of(spec), facts.current)
-    target = facts.where.cluster
-    if target is None or facts.where.unreachable:
+    members, _ = ctx.fleet.members()
+    pooled = candidates(spec, members)
+    if not any(pool for _, pool, _, _ in pooled):
+        wanted = f"location {spec.placement.location}"
+        if spec.placement.cluster_selector is not None:
+            wanted += " matching spec.placement.clusterSelector"
+        facts.no_cluster = (
+            f"no member cluster has {wanted}; register one with a Secret labelled "
+            f"{labels.CLUSTER}=true and {labels.LOCATION}={spec.placement.location}"
+        )
         return facts
-    in_owner_cluster = target.kubeconfig is None
-    facts.rendered = render.self_managed(
-        spec, owner, spec.placement.location,
-        in_owner_cluster=in_owner_cluster, metrics_namespace=facts.metrics_namespace,
+    facts.decision = _decide(facts, ctx, pooled)
+    by_name = {m.name: m for m in members}
+    for allocation in facts.decision.allocations:
+        member = by_name[allocation.cluster]
+        facts.shares[allocation.cluster] = _share(facts, ctx, member, allocation)
+    for previous in facts.previous:
+        cluster = str(previous.get("cluster"))
+        known = by_name.get(cluster)
+        if cluster in facts.shares or known is None or cluster in facts.unreachable:
+            continue
+        ready, silent = _ready(ctx, known, owner)
+        if silent:
+            facts.unreachable[cluster] = "its API server does not answer"
+        else:
+            facts.leaving[cluster] = ready
+    return facts
+
+
+def _decide(
+    facts: Facts,
+    ctx: Context,
+    pooled: Sequence[tuple[MemberCluster, placement.Pool | None, str, str]],
+) -> placement.Decision:
+    """Reads the room and records the decision under the ledger's lock, so concurrent
+    decisions each see the others' replicas."""
+    spec, owner = facts.spec, facts.owner
+    gpu = render.gpu_of(spec)
+    with ctx.ledger.deciding() as ledger:
+        found = []
+        for member, pool, location, why in pooled:
+            room, error = None, ""
+            if pool is not None:
+                inventory = ctx.fleet.inventory(member)
+                error = inventory.error
+                if inventory.nodes is not None:
+                    shape = shape_of(spec.placement, gpu, location)
+                    room = inventory.room(shape, owner.label, ledger.assumed(member.name))
+                else:
+                    facts.unreachable[member.name] = error or "its API server does not answer"
+            found.append(placement.Candidate(member.name, location, pool, room, why, error))
+        decision = placement.decide(_request(spec), found, _current(facts, found))
+        if gpu.count:
+            products = tuple(gpu.product or ())
+            ledger.assume(
+                owner.label,
+                {
+                    a.cluster: Assumption(
+                        owner.label, a.replicas, gpu.count, gpu.resource_name, products
+                    )
+                    for a in decision.allocations
+                },
+            )
+    return decision
+
+
+def _share(
+    facts: Facts, ctx: Context, member: MemberCluster, allocation: placement.Allocation
+) -> Share:
+    spec, owner = facts.spec, facts.owner
+    in_owner_cluster = member.kubeconfig is None
+    rendered = render.self_managed(
+        spec, owner, allocation.location, in_owner_cluster=in_owner_cluster,
+        metrics_namespace=facts.metrics_namespace, replicas=allocation.replicas,
     )  # fmt: skip
+    share = Share(member, allocation, rendered)
     if not in_owner_cluster:
-        facts.mirrored = mirrored_secrets(ctx.reads, owner, [spec.model.credentials_secret_ref])
+        share.mirrored = mirrored_secrets(ctx.reads, owner, [spec.model.credentials_secret_ref])
+    if member.name in facts.unreachable:
+        share.silent = True
+        return share
+    share.ready, share.silent = _ready(ctx, member, owner)
+    if share.silent:
+        facts.unreachable[member.name] = "its API server does not answer"
+    return share
+
+
+def _ready(ctx: Context, member: MemberCluster, owner: Owner) -> tuple[int, bool]:
+    """Ready model-server replicas in a cluster, as its watch last saw them; silent or not."""
     live = member_list(
-        ctx.fleet, target, "Deployment", owner.namespace, f"{labels.OWNER}={owner.label}"
+        ctx.fleet, member, "Deployment", owner.namespace, f"{labels.OWNER}={owner.label}"
     )
     if live is None:
-        silent = Decision(target, "ClusterUnreachable", "its API server does not answer")
-        facts.where = Where(silent, facts.where.members)
-        return facts
+        return 0, True
     server = next((d for d in live if d["metadata"]["name"] == owner.name), {})
-    facts.ready_replicas = int((server.get("status") or {}).get("readyReplicas") or 0)
-    return facts
+    return int((server.get("status") or {}).get("readyReplicas") or 0), False
+
+
+def _request(spec: LLMDeploymentSpec) -> placement.Request:
+    where = spec.placement
+    overflow, failover = where.overflow, where.failover
+    return placement.Request(
+        replicas=spec.replicas,
+        strategy=where.strategy,
+        min_clusters=where.min_clusters,
+        max_clusters=where.max_clusters,
+        overflow_max=(overflow.max_replicas or spec.replicas) if overflow else None,
+        failover_after=float(failover.after_seconds) if failover else None,
+        move_back_after=float(overflow.move_back_after_seconds) if overflow else 0.0,
+    )
+
+
+def _current(facts: Facts, found: Sequence[placement.Candidate]) -> list[placement.Current]:
+    reachable = {c.cluster for c in found if c.reachable}
+    current = []
+    for previous in facts.previous:
+        if previous.get("state") not in SERVING_STATES:
+            continue
+        cluster = str(previous.get("cluster"))
+        silent_since = (
+            _seconds(previous.get("since")) if previous.get("state") == "Unknown" else None
+        )
+        room_since = _seconds(previous.get("roomSince"))
+        current.append(
+            placement.Current(
+                cluster=cluster,
+                role=previous.get("role") or "preferred",
+                replicas=int(previous.get("replicas") or 0),
+                ready=int(previous.get("readyReplicas") or 0),
+                unreachable_for=(
+                    0.0
+                    if cluster in reachable or silent_since is None
+                    else facts.now_seconds - silent_since
+                ),
+                room_for=None if room_since is None else facts.now_seconds - room_since,
+            )
+        )
+    return current
 
 
 def plan(facts: Facts) -> Plan:
@@ -125,21 +302,26 @@ def plan(facts: Facts) -> Plan:
     if facts.managed is not None:
         result.add(Desired(IN_CLUSTER, PART, facts.managed.objects))
         return result
-    where = facts.where
-    if where is None or where.cluster is None or facts.rendered is None:
-        # Not placeable (or its cluster silent): what runs keeps running, untouched.
-        for placement in facts.previous:
-            result.add(Desired(str(placement.get("cluster")), PART, None))
-        if where is not None and where.cluster is not None:
-            result.add(Desired(where.cluster.name, PART, None))
-        return result
-    target = where.cluster.name
-    result.add(Desired(target, PART, [*facts.mirrored, *facts.rendered.objects]))
-    if not facts.all_ready():
-        # Make-before-break: earlier clusters serve until the new placement is ready.
-        for placement in facts.previous:
-            if placement.get("cluster") != target:
-                result.add(Desired(str(placement.get("cluster")), PART, None))
+    settled = facts.settled()
+    for cluster, share in facts.shares.items():
+        asked = share.allocation.replicas
+        before = int(facts.before(cluster).get("replicas") or 0)
+        rendered = share.rendered
+        if not settled and before > asked:
+            # Make-before-break: fewer replicas here only once the others are ready.
+            rendered = render.self_managed(
+                facts.spec, facts.owner, share.allocation.location,
+                in_owner_cluster=share.member.kubeconfig is None,
+                metrics_namespace=facts.metrics_namespace, replicas=before,
+            )  # fmt: skip
+        result.add(Desired(cluster, PART, [*share.mirrored, *rendered.objects]))
+    for previous in facts.previous:
+        cluster = str(previous.get("cluster"))
+        if cluster in facts.shares:
+            continue
+        if cluster in facts.unreachable or not settled or facts.decision is None:
+            # Silent, still serving, or nothing decided: left as it is, never deleted blind.
+            result.add(Desired(cluster, PART, None))
     return result
 
 
@@ -147,60 +329,19 @@ def report(facts: Facts, plan: Plan, executed: Executed) -> tuple[dict[str, Any]
     status = Status(facts)
     if facts.managed is not None:
         return status.managed(facts.managed), []
-    where = facts.where
-    if where is None or where.cluster is None:
-        decision = where.decision if where else None
-        reason = decision.reason if decision else "NoCluster"
-        message = decision.message if decision else "no member cluster"
-        return status.unplaced(reason, message), []
-    target = where.cluster.name
-    silent = next(
-        (f for f in executed.findings if f.severity == UNKNOWN and f.cluster == target), None
-    )
-    if where.unreachable or silent is not None:
-        message = (
-            silent.message
-            if silent
-            else (
-                f"cluster {target} is unreachable ({where.decision.message}); nothing is moved or "
-                "deleted"
-            )
-        )
-        return status.unknown(target, message), []
-    rendered = facts.rendered
-    if rendered is None:  # pragma: no cover - placed implies rendered
-        return status.unplaced("NoCluster", "nothing rendered"), []
-    server = executed.object(target, f"Deployment/{facts.owner.name}")
-    ready = int((server.get("status") or {}).get("readyReplicas") or facts.ready_replicas)
-    placements: list[dict[str, Any]] = [
-        {
-            "cluster": target,
-            "location": facts.spec.placement.location,
-            "state": "Placed",
-            "replicas": facts.spec.replicas,
-            "readyReplicas": ready,
-            "endpoint": rendered.url,
-        }
-    ]
-    kept = {d.cluster for d in plan.desired if d.objects is None}
-    for previous in facts.previous:
-        cluster = previous.get("cluster")
-        if cluster == target:
-            continue
-        if cluster in kept:
-            placements.append({**previous, "state": "Draining"})
-        elif cluster in executed.held:
-            placements.append({**previous, "state": "Removing"})
-    all_ready = ready >= facts.spec.replicas
+    decision = facts.decision
+    if decision is None:
+        return status.unplaced("NoCluster", facts.no_cluster), []
+    for finding in executed.findings:
+        if finding.severity == UNKNOWN and finding.cluster in facts.shares:
+            facts.unreachable.setdefault(finding.cluster, finding.message)
+    placements = status.placements(decision, plan, executed)
     events = []
-    if target != facts.current:
-        events.append(Event("Normal", "Placed", where.decision.message))
-    new = status.done(
-        placements, rendered, placed_message=where.decision.message,
-        ready=all_ready and len(placements) == 1,
-        ready_message=f"{ready}/{facts.spec.replicas} replicas ready on {target}",
-    )  # fmt: skip
-    return new, events
+    before = sorted(str(p.get("cluster")) for p in facts.previous if p.get("state") == "Placed")
+    after = sorted(p["cluster"] for p in placements if p["state"] == "Placed")
+    if after and after != before:
+        events.append(Event("Normal", "Placed", status.where(placements)))
+    return status.decided(decision, placements), events
 
 
 class Status:
@@ -213,13 +354,38 @@ class Status:
     def _base(
         self, placements: Sequence[Mapping[str, Any]], segmentation: Mapping[str, Any] | None
     ) -> dict[str, Any]:
-        return {
+        base = {
             "mode": self.facts.mode,
             "placements": list(placements),
             "segmentation": segmentation
             or self.old.get("segmentation")
             or {"roles": [], "objects": []},
         }
+        clusters = self.where(placements)
+        if clusters:
+            base["clusters"] = clusters
+        if self.facts.decision is not None:
+            base["decision"] = self._decision(self.facts.decision)
+        return base
+
+    def _decision(self, decision: placement.Decision) -> list[dict[str, Any]]:
+        """The choices as decided; kept as they were while the outcome is the same, so the
+        free GPUs of the moment do not rewrite the status of every model at each pass."""
+        fresh = [_choice(c) for c in decision.choices]
+        old = list(self.old.get("decision") or [])
+
+        def outcome(entries: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+            return [(e.get("cluster"), e.get("replicas"), e.get("reason")) for e in entries]
+
+        return old if outcome(old) == outcome(fresh) else fresh
+
+    @staticmethod
+    def where(placements: Sequence[Mapping[str, Any]]) -> str:
+        return ",".join(
+            f"{p['cluster']}={p.get('replicas', 0)}"
+            for p in placements
+            if p.get("state") in SERVING_STATES
+        )[:1024]
 
     def _conditions(self, items: Iterable[tuple[str, bool | None, str, str]]) -> list[Any]:
         return conditions.conditions_of(
@@ -228,14 +394,23 @@ class Status:
 
     def managed(self, rendered: Rendered) -> dict[str, Any]:
         provider = self.facts.spec.managed.provider if self.facts.spec.managed else "provider"
-        placement = {
-            "cluster": provider, "location": "cloud", "state": "Placed",
+        placement_ = {
+            "cluster": provider, "location": "cloud", "state": "Placed", "role": "preferred",
             "replicas": 0, "readyReplicas": 0, "endpoint": rendered.url,
         }  # fmt: skip
-        return self.done(
-            [placement], rendered, placed_message=f"run by {provider}", ready=True,
-            ready_message=f"provider endpoint {rendered.url}",
-        )  # fmt: skip
+        segmentation = {"roles": list(rendered.roles), "objects": rendered.segmentation_objects()}
+        message = f"provider endpoint {rendered.url}"
+        return {
+            **self._base([placement_], segmentation),
+            "conditions": self._conditions(
+                [
+                    ("Ready", True, "Ready", message),
+                    ("Placed", True, "Placed", f"run by {provider}"),
+                    ("Segmented", True, "RolesApplied", ", ".join(rendered.roles)),
+                    ("Degraded", False, "AsExpected", "every placement is as specified"),
+                ]
+            ),
+        }
 
     def unplaced(self, reason: str, message: str) -> dict[str, Any]:
         return {
@@ -250,12 +425,158 @@ class Status:
             ),
         }
 
-    def unknown(self, cluster: str, message: str) -> dict[str, Any]:
-        placements = [
-            {**p, "state": "Unknown"} if p.get("cluster") == cluster else p
-            for p in self.old.get("placements") or []
-        ] or [{"cluster": cluster, "location": "", "state": "Unknown"}]
-        text = message
+    def placements(
+        self, decision: placement.Decision, plan: Plan, executed: Executed
+    ) -> list[dict[str, Any]]:
+        facts = self.facts
+        entries: list[dict[str, Any]] = []
+        for cluster, share in facts.shares.items():
+            silent = cluster in facts.unreachable
+            live = executed.object(cluster, f"Deployment/{facts.owner.name}")
+            ready = int((live.get("status") or {}).get("readyReplicas") or share.ready)
+            entry = {
+                "cluster": cluster,
+                "location": share.allocation.location,
+                "role": share.allocation.role,
+                "state": "Unknown" if silent else "Placed",
+                "replicas": share.allocation.replicas,
+                "readyReplicas": int(facts.before(cluster).get("readyReplicas") or 0)
+                if silent
+                else ready,
+                "endpoint": share.rendered.url,
+            }
+            if share.allocation.role == "overflow" and share.allocation.room:
+                entry["roomSince"] = facts.before(cluster).get("roomSince") or facts.now
+            entries.append(self._since(entry))
+        kept = {d.cluster for d in plan.desired if d.objects is None}
+        for previous in facts.previous:
+            cluster = str(previous.get("cluster"))
+            if cluster in facts.shares:
+                continue
+            entry = {k: v for k, v in previous.items() if k != "roomSince"}
+            if cluster in decision.lost or (
+                cluster in facts.unreachable and previous.get("state") in SERVING_STATES
+            ):
+                entry["state"] = "Unknown"
+            elif cluster in kept:
+                entry["state"] = "Draining"
+                entry["readyReplicas"] = facts.leaving.get(cluster, entry.get("readyReplicas", 0))
+            elif cluster in executed.held:
+                entry["state"] = "Removing"
+            else:
+                continue
+            entries.append(self._since(entry))
+        return entries
+
+    def _since(self, entry: dict[str, Any]) -> dict[str, Any]:
+        before = self.facts.before(entry["cluster"])
+        same = before.get("state") == entry["state"] and before.get("since")
+        entry["since"] = before["since"] if same else self.facts.now
+        return entry
+
+    def decided(
+        self, decision: placement.Decision, placements: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        facts = self.facts
+        shares = list(facts.shares.values())
+        reachable = [s for s in shares if s.member.name not in facts.unreachable]
+        if not shares or not reachable:
+            return self._unknown(placements, decision)
+        rendered = next(
+            (s.rendered for s in shares if s.allocation.role == "preferred"), shares[0].rendered
+        )
+        segmentation = {"roles": list(rendered.roles), "objects": rendered.segmentation_objects()}
+        ready = sum(p.get("readyReplicas", 0) for p in placements if p["state"] == "Placed")
+        ready_clusters = sum(
+            1 for p in placements if p["state"] == "Placed" and p.get("readyReplicas", 0) > 0
+        )
+        where = self.where(placements)
+        if decision.unplaced:
+            placed = (False, "InsufficientGPU", self._insufficient(decision))
+        else:
+            placed = (True, "Placed", f"placed: {where}")
+        troubles = []
+        if decision.unplaced:
+            troubles.append(("InsufficientGPU", placed[2]))
+        if facts.unreachable:
+            silent = ", ".join(f"{c} ({m})" for c, m in sorted(facts.unreachable.items()))
+            troubles.append(("ClusterUnreachable", f"unreachable: {silent}"))
+        if decision.lost:
+            troubles.append(
+                ("FailedOver", f"replicas of {', '.join(decision.lost)} placed again elsewhere")
+            )
+        overflowing = [s for s in shares if s.allocation.role == "overflow"]
+        state = self._readiness(decision, ready, ready_clusters, placed[2], where)
+        if troubles:
+            degraded = (True, troubles[0][0], "; ".join(t[1] for t in troubles))
+        elif overflowing:
+            count = sum(s.allocation.replicas for s in overflowing)
+            degraded = (True, "Overflowing", f"{count} replica(s) run in the overflow location")
+        else:
+            degraded = (False, "AsExpected", "every placement is as specified")
+        return {
+            **self._base(placements, segmentation),
+            "conditions": self._conditions(
+                [
+                    ("Ready", *state),
+                    ("Placed", *placed),
+                    ("Segmented", True, "RolesApplied", ", ".join(rendered.roles)),
+                    ("Degraded", *degraded),
+                ]
+            ),
+        }
+
+    def _readiness(
+        self,
+        decision: placement.Decision,
+        ready: int,
+        ready_clusters: int,
+        insufficient: str,
+        where: str,
+    ) -> tuple[bool, str, str]:
+        spec, unreachable = self.facts.spec, self.facts.unreachable
+        wanted = spec.replicas
+        if wanted and ready >= wanted and ready_clusters < spec.placement.min_clusters:
+            return False, "BelowMinClusters", (
+                f"ready on {ready_clusters} cluster(s); spec.placement.minClusters is "
+                f"{spec.placement.min_clusters}"
+            )  # fmt: skip
+        if ready >= wanted and not decision.unplaced and not unreachable:
+            return True, "Ready", f"{ready}/{wanted} replicas ready: {where}"
+        if decision.unplaced and ready >= wanted - decision.unplaced:
+            return False, "InsufficientGPU", insufficient
+        if unreachable and ready >= wanted - decision.unplaced:
+            silent = ", ".join(sorted(unreachable))
+            return False, "ClusterUnreachable", f"unreachable: {silent}"
+        return False, "ReplicasLoading", f"{ready}/{wanted} replicas ready: {where}"
+
+    def _insufficient(self, decision: placement.Decision) -> str:
+        facts = self.facts
+        shape = shape_of(facts.spec.placement, render.gpu_of(facts.spec))
+        offers = "; ".join(
+            f"{c.cluster}: {c.reason}"
+            for c in decision.choices
+            if not c.replicas and c.pool is not None
+        )
+        placed = decision.placed
+        return (
+            f"{decision.unplaced} of {facts.spec.replicas} replica(s) cannot get GPUs; each needs "
+            f"{shape.need()} on one node. {placed} placed. Candidates: {offers or 'none'}"
+        )[:4096]
+
+    def _unknown(
+        self, placements: list[dict[str, Any]], decision: placement.Decision
+    ) -> dict[str, Any]:
+        facts = self.facts
+        if not placements:
+            if facts.unreachable and not any(c.replicas for c in decision.choices):
+                silent = ", ".join(sorted(facts.unreachable))
+                return self.unplaced(
+                    "ClusterUnreachable", f"every candidate cluster is unreachable: {silent}"
+                )
+            return self.unplaced("InsufficientGPU", self._insufficient(decision))
+        silent = ", ".join(f"{c} ({m})" for c, m in sorted(facts.unreachable.items()))
+        text = f"unreachable: {silent}; nothing is moved or deleted"
         return {
             **self._base(placements, None),
             "conditions": self._conditions(
@@ -264,27 +585,18 @@ class Status:
             + self._conditions([("Degraded", True, "ClusterUnreachable", text)]),
         }
 
-    def done(
-        self,
-        placements: list[dict[str, Any]],
-        rendered: Rendered,
-        *,
-        placed_message: str,
-        ready: bool,
-        ready_message: str,
-    ) -> dict[str, Any]:
-        segmentation = {"roles": list(rendered.roles), "objects": rendered.segmentation_objects()}
-        return {
-            **self._base(placements, segmentation),
-            "conditions": self._conditions(
-                [
-                    ("Ready", ready, "Ready" if ready else "ReplicasLoading", ready_message),
-                    ("Placed", True, "Placed", placed_message),
-                    ("Segmented", True, "RolesApplied", ", ".join(rendered.roles)),
-                    ("Degraded", False, "AsExpected", "every placement is as specified"),
-                ]
-            ),
-        }
+
+def _choice(choice: placement.Choice) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "cluster": choice.cluster,
+        "location": choice.location,
+        "replicas": choice.replicas,
+        "reason": choice.reason[:1024],
+    }
+    if choice.free is not None:
+        entry["gpusFree"] = max(0, choice.free)
+        entry["gpusTotal"] = choice.total
+    return entry
 
 
 def clusters_in_status(status: Mapping[str, Any]) -> list[str]:

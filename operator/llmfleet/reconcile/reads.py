@@ -16,10 +16,11 @@ import base64
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmfleet.kube.cluster import ClusterApi
+from llmfleet.placement.ledger import Ledger
 from llmfleet.reconcile.prober import Prober
 from llmfleet.settings import Settings
 
@@ -113,8 +114,10 @@ class Reads:
 
 @dataclass
 class Context:
-    """What a reconcile runs with: the fleet, the settings and the cached reads."""
+    """What a reconcile runs with: the fleet, the settings, the cached reads, and the ledger
+    of placements decided but not yet visible."""
 
     fleet: Fleet
     settings: Settings
     reads: Reads
+    ledger: Ledger = field(default_factory=Ledger)

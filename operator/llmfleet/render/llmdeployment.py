@@ -53,7 +53,12 @@ def model_reference(
 
 
 def deployment(
-    spec: LLMDeploymentSpec, owner: Owner, location: str, *, in_owner_cluster: bool
+    spec: LLMDeploymentSpec,
+    owner: Owner,
+    location: str,
+    *,
+    in_owner_cluster: bool,
+    replicas: int | None = None,
 ) -> dict[str, Any]:
     runtime = RUNTIMES[spec.runtime or DEFAULT_RUNTIME]
     gpu = gpu_of(spec)
@@ -116,7 +121,7 @@ def deployment(
         "kind": "Deployment",
         "metadata": child_metadata(owner, owner.name, in_owner_cluster=in_owner_cluster),
         "spec": {
-            "replicas": spec.replicas,
+            "replicas": spec.replicas if replicas is None else replicas,
             "selector": {"matchLabels": selector_labels(owner)},
             # New pods come up before old ones go: a model change never drops serving.
             "strategy": {
@@ -135,6 +140,7 @@ def self_managed(
     *,
     in_owner_cluster: bool,
     metrics_namespace: str,
+    replicas: int | None = None,
 ) -> Rendered:
     """Model server, Service, ServiceAccount, PDB and the NetworkPolicies of the mode's roles."""
     runtime = RUNTIMES[spec.runtime or DEFAULT_RUNTIME]
@@ -146,7 +152,7 @@ def self_managed(
             "metadata": child_metadata(owner, name, in_owner_cluster=in_owner_cluster),
             "automountServiceAccountToken": False,
         },
-        deployment(spec, owner, location, in_owner_cluster=in_owner_cluster),
+        deployment(spec, owner, location, in_owner_cluster=in_owner_cluster, replicas=replicas),
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -159,7 +165,7 @@ def self_managed(
             },
         },
     ]
-    if spec.replicas > 1:
+    if (spec.replicas if replicas is None else replicas) > 1:
         objects.append(
             {
                 "apiVersion": "policy/v1",
