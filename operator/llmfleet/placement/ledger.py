@@ -48,7 +48,9 @@ class Ledger:
         now = self.clock()
         expiry = now + self.expire_seconds
         with self._lock:
-            for stale in [o for o, c in self._by_owner.items() if max(e for _, e in c.values()) <= now]:
+            for stale in [
+                o for o, c in self._by_owner.items() if max(e for _, e in c.values()) <= now
+            ]:
                 del self._by_owner[stale]
             if by_cluster:
                 self._by_owner[owner] = {c: (a, expiry) for c, a in by_cluster.items()}
