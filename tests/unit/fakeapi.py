@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmfleet.api.fleetpolicy import FleetPolicySpec
 from llmfleet.kube.rest import KubeError
+from llmfleet.placement.capacity import PodUse
 from llmfleet.placement.clusters import MemberCluster, in_cluster_member
+from llmfleet.placement.policy import NamedPolicy, Residency, policies_for
 from llmfleet.placement.select import ClusterInventory, NodeInfo
 from llmfleet.reconcile import engine
 from llmfleet.reconcile.engine import Kind, Outcome
@@ -128,6 +131,8 @@ class FakeFleet:
 
     hub: FakeCluster = field(default_factory=lambda: FakeCluster("in-cluster"))
     onprem: FakeCluster = field(default_factory=lambda: FakeCluster("onprem"))
+    # A second on-prem member with another GPU product, for spreading and failover.
+    onprem2: FakeCluster | None = None
     nodes: dict[str, tuple[NodeInfo, ...]] = field(
         default_factory=lambda: {
             "in-cluster": (
@@ -138,25 +143,46 @@ class FakeFleet:
                 gpu_node("onprem-gpu-0", "onprem", "NVIDIA-L40S", 4),
                 cpu_node("onprem-cpu-0", "onprem"),
             ),
+            "onprem2": (
+                gpu_node("onprem2-gpu-0", "onprem", "NVIDIA-A100-SXM4-80GB", 2),
+                gpu_node("onprem2-gpu-1", "onprem", "NVIDIA-A100-SXM4-80GB", 2),
+                cpu_node("onprem2-cpu-0", "onprem"),
+            ),
         }
     )
+    pods: dict[str, list[PodUse]] = field(default_factory=dict)
 
     # Inventories cached from before a cluster fell silent: it looks reachable until asked.
     stale_inventory: bool = False
 
     def members(self) -> tuple[list[MemberCluster], list[str]]:
-        return [
+        members = [
             in_cluster_member("cloud", egress_cidrs=("127.0.0.10/32",)),
             MemberCluster(
                 name="onprem",
                 location="onprem",
+                labels={"region": "dc-frankfurt"},
                 kubeconfig={"clusters": []},
                 source="llmfleet-system/onprem",
                 egress_cidrs=("127.0.0.20/32",),
             ),
-        ], []
+        ]
+        if self.onprem2 is not None:
+            members.append(
+                MemberCluster(
+                    name="onprem2",
+                    location="onprem",
+                    labels={"region": "dc-munich"},
+                    kubeconfig={"clusters": []},
+                    source="llmfleet-system/onprem2",
+                    egress_cidrs=("127.0.0.30/32",),
+                )
+            )
+        return members, []
 
     def cluster(self, name: str) -> FakeCluster:
+        if name == "onprem2" and self.onprem2 is not None:
+            return self.onprem2
         return self.hub if name == "in-cluster" else self.onprem
 
     def client(self, member: MemberCluster) -> FakeCluster:
@@ -166,10 +192,12 @@ class FakeFleet:
         cluster = self.cluster(member.name)
         if cluster.silent and not self.stale_inventory:
             return ClusterInventory(member, None, "connection refused")
-        return ClusterInventory(member, self.nodes[member.name])
+        return ClusterInventory(
+            member, self.nodes[member.name], pods=tuple(self.pods.get(member.name, ()))
+        )
 
-    def clusters(self) -> tuple[FakeCluster, FakeCluster]:
-        return self.hub, self.onprem
+    def clusters(self) -> tuple[FakeCluster, ...]:
+        return (self.hub, self.onprem, *((self.onprem2,) if self.onprem2 else ()))
 
     def writes(self) -> int:
         return sum(c.writes() for c in self.clusters())
@@ -196,6 +224,21 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 @dataclass
+class FakePolicies:
+    """FleetPolicies and namespace labels, as the operator's policy watch holds them."""
+
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def residency(self, namespace: str) -> Residency:
+        named = [
+            NamedPolicy(name, FleetPolicySpec.model_validate(spec))
+            for name, spec in self.policies.items()
+        ]
+        return policies_for(self.namespace_labels.get(namespace, {}), named, namespace)
+
+
+@dataclass
 class Harness:
     """Runs the engine over resources stored in the fake hub, writing their status back."""
 
@@ -203,8 +246,10 @@ class Harness:
     settings: Settings = field(default_factory=lambda: Settings(probe_providers=False))
     status_writes: int = 0
 
+    policies: FakePolicies = field(default_factory=FakePolicies)
+
     def __post_init__(self) -> None:
-        self.reads = Reads(self.fleet.hub, Prober(enabled=False))
+        self.reads = Reads(self.fleet.hub, Prober(enabled=False), self.policies)
         self.context = Context(fleet=self.fleet, settings=self.settings, reads=self.reads)
 
     def create(self, kind: str, name: str, spec: dict[str, Any], namespace: str = "team") -> None:

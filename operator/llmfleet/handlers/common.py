@@ -18,6 +18,7 @@ from llmfleet import metrics
 from llmfleet.api import GROUP, VERSION
 from llmfleet.fleetstate import facts_of
 from llmfleet.kube.federation import Federation
+from llmfleet.kube.policies import PolicyWatch
 from llmfleet.kube.rest import NOT_FOUND, KubeError, path_of
 from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import IN_CLUSTER
@@ -45,6 +46,7 @@ class Runtime:
     wakeups: Wakeups
     pool: ThreadPoolExecutor
     ledger: Ledger = field(default_factory=Ledger)
+    policies: PolicyWatch | None = None
     locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
     following: asyncio.Task[None] | None = None
 
@@ -196,7 +198,17 @@ async def _run_reconcile(kind: str, body: Mapping[str, Any], runtime: Runtime) -
         metrics.RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
     if outcome.status is not None and _condition(outcome.current, "Ready") == "Forbidden":
         metrics.RECONCILE_ERRORS.labels(kind, "Forbidden").inc()
+    runtime.wakeups.wait_for_room(
+        kind, meta["namespace"], meta["name"], waits_for_room(outcome.current)
+    )
     return outcome
+
+
+def waits_for_room(status: Mapping[str, Any]) -> bool:
+    """Whether a resource waits for GPUs to free up (a model short of them, a queued run)."""
+    return any(
+        c.get("reason") in ("InsufficientGPU", "Queued") for c in status.get("conditions") or []
+    )
 
 
 def _condition(status: Mapping[str, Any], type_: str) -> str:

@@ -16,6 +16,7 @@ from llmfleet.handlers.common import RUNTIME_KEY, Runtime, runtime_of
 from llmfleet.kube.cache import ChildCache
 from llmfleet.kube.cluster import Cluster
 from llmfleet.kube.federation import Federation
+from llmfleet.kube.policies import PolicyWatch
 from llmfleet.kube.rest import KubeClient
 from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import IN_CLUSTER
@@ -68,11 +69,14 @@ def make_runtime(operator_settings: Settings) -> Runtime:
         egress_cidrs=operator_settings.egress_cidrs,
         member_secrets=operator_settings.member_secrets,
         wakeups=wakeups,
+        on_capacity_change=wakeups.room_changed,
     )
+    policies = PolicyWatch(hub_client, on_change=wakeups.rules_changed).start()
     return Runtime(
         settings=operator_settings,
         federation=federation,
-        reads=Reads(hub, prober),
+        reads=Reads(hub, prober, policies),
+        policies=policies,
         prober=prober,
         wakeups=wakeups,
         pool=ThreadPoolExecutor(
@@ -98,6 +102,8 @@ def register(registry: kopf.OperatorRegistry, operator_settings: Settings) -> No
         hub = runtime.federation.hub
         if hub.children is not None:
             await runtime.run(hub.children.wait_synced, SYNC_SECONDS)
+        if runtime.policies is not None:
+            await runtime.run(runtime.policies.wait_synced, SYNC_SECONDS)
         if operator_settings.metrics_port:
             start_http_server(operator_settings.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped in-cluster
 
@@ -110,6 +116,8 @@ def register(registry: kopf.OperatorRegistry, operator_settings: Settings) -> No
             runtime.following.cancel()
         runtime.prober.stop()
         runtime.federation.stop_watches()
+        if runtime.policies is not None:
+            runtime.policies.stop()
         runtime.pool.shutdown(wait=False, cancel_futures=True)
 
     @kopf.on.probe(id="hub-api", registry=registry)

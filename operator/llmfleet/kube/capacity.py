@@ -29,7 +29,7 @@ class SummaryWatch(WatchLoop, Generic[T]):
         kind: str,
         summarize: Callable[[Mapping[str, Any]], T | None],
         query: Mapping[str, str] | None = None,
-        on_change: Callable[[], None] | None = None,
+        on_change: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(client, kind, query or {})
         self.summarize = summarize
@@ -42,6 +42,11 @@ class SummaryWatch(WatchLoop, Generic[T]):
             return None
         with self._lock:
             return list(self._items.values())
+
+    def get(self, name: str, namespace: str = "") -> T | None:
+        """One object's summary (None: not kept, or the watch is not synced)."""
+        with self._lock:
+            return self._items.get(f"{namespace}/{name}")
 
     def _replace(self, items: Sequence[dict[str, Any]]) -> None:
         kept = {}
@@ -60,7 +65,7 @@ class SummaryWatch(WatchLoop, Generic[T]):
             if summary is not None:
                 self._items[key] = summary
         if before != summary and self.on_change is not None:
-            self.on_change()
+            self.on_change(key)
 
 
 def _key(obj: Mapping[str, Any]) -> str:
@@ -72,11 +77,15 @@ class CapacityWatch:
     """Nodes and GPU pods of one cluster; `on_change` is told when either changed."""
 
     def __init__(self, client: KubeClient, on_change: Callable[[], None] | None = None) -> None:
+        def changed(_: str) -> None:
+            if on_change is not None:
+                on_change()
+
         self.nodes: SummaryWatch[NodeInfo] = SummaryWatch(
-            client, "Node", NodeInfo.from_node, on_change=on_change
+            client, "Node", NodeInfo.from_node, on_change=changed
         )
         self.pods: SummaryWatch[PodUse] = SummaryWatch(
-            client, "Pod", PodUse.from_pod, RUNNING_PODS, on_change=on_change
+            client, "Pod", PodUse.from_pod, RUNNING_PODS, on_change=changed
         )
 
     def start(self) -> CapacityWatch:

@@ -56,6 +56,7 @@ KINDS: Mapping[str, KindPath] = {
     "LLMDeployment": KindPath("/apis/llmfleet.io/v1alpha1", "llmdeployments", namespaced=True),
     "ChatEndpoint": KindPath("/apis/llmfleet.io/v1alpha1", "chatendpoints", namespaced=True),
     "MLPipeline": KindPath("/apis/llmfleet.io/v1alpha1", "mlpipelines", namespaced=True),
+    "FleetPolicy": KindPath("/apis/llmfleet.io/v1alpha1", "fleetpolicies", namespaced=False),
 }
 
 

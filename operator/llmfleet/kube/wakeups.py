@@ -18,6 +18,8 @@ class Wakeups:
         self._lock = threading.Lock()
         self._owners: dict[str, tuple[str, str, str]] = {}
         self._pending: set[str] = set()
+        # Owners waiting for GPUs: woken when a cluster's nodes or GPU pods change.
+        self._waiting: set[str] = set()
 
     def register(self, kind: str, namespace: str, name: str) -> None:
         """Remembers which resource its children's owner label stands for (the labels of long
@@ -30,6 +32,27 @@ class Wakeups:
         with self._lock:
             self._owners.pop(label, None)
             self._pending.discard(label)
+            self._waiting.discard(label)
+
+    def wait_for_room(self, kind: str, namespace: str, name: str, waiting: bool) -> None:
+        label = owner_label(kind, namespace, name)
+        with self._lock:
+            (self._waiting.add if waiting else self._waiting.discard)(label)
+
+    def room_changed(self) -> None:
+        """Nodes or GPU pods changed somewhere: what waits for GPUs looks again."""
+        with self._lock:
+            self._pending |= self._waiting
+
+    def rules_changed(self, namespace: str) -> None:
+        """The rules of a namespace changed (its labels), or of every namespace ("": a
+        FleetPolicy): what they rule looks again."""
+        with self._lock:
+            self._pending |= {
+                label
+                for label, (_, owner_namespace, _) in self._owners.items()
+                if not namespace or owner_namespace == namespace
+            }
 
     def notify(self, label: str) -> None:
         with self._lock:

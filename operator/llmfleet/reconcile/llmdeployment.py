@@ -17,6 +17,7 @@ from llmfleet.placement import fleet as placement
 from llmfleet.placement import modes
 from llmfleet.placement.capacity import Assumption
 from llmfleet.placement.clusters import IN_CLUSTER, MemberCluster
+from llmfleet.placement.policy import Residency, Violation
 from llmfleet.placement.select import selector_matches, shape_of
 from llmfleet.reconcile.engine import (
     UNKNOWN,
@@ -90,6 +91,11 @@ class Facts:
     leaving: dict[str, int] = field(default_factory=dict)
     unreachable: dict[str, str] = field(default_factory=dict)
     previous: list[Mapping[str, Any]] = field(default_factory=list)
+    # What the namespace's FleetPolicies forbid in the spec; `stopped`: the whole of it.
+    violations: list[Violation] = field(default_factory=list)
+    stopped: bool = False
+    # Clusters of a location the policies rule out: what runs there goes.
+    forbidden: set[str] = field(default_factory=set)
 
     def settled(self) -> bool:
         """Whether the decided shares serve every replica, so what else runs can go."""
@@ -110,12 +116,32 @@ def _seconds(stamp: str | None) -> float | None:
         return None
 
 
+def violations(spec: LLMDeploymentSpec, residency: Residency) -> list[Violation]:
+    """What of the spec the namespace's FleetPolicies forbid."""
+    where = spec.placement
+    found = [
+        residency.managed_violation("spec.placement.management")
+        if where.management == "managed"
+        else None,
+        residency.location_violation(where.location, "spec.placement.location"),
+        residency.location_violation(
+            where.overflow.location,
+            "spec.placement.overflow.location",
+            remedy="remove the overflow",
+        )
+        if where.overflow is not None
+        else None,
+    ]
+    return [v for v in found if v is not None]
+
+
 def candidates(
-    spec: LLMDeploymentSpec, members: Sequence[MemberCluster]
+    spec: LLMDeploymentSpec, members: Sequence[MemberCluster], residency: Residency | None = None
 ) -> list[tuple[MemberCluster, placement.Pool | None, str, str]]:
     """Every member with its pool (preferred, overflow, or None with the reason it is left
     out) and the location its replicas would run at."""
     where = spec.placement
+    residency = residency or Residency()
     found: list[tuple[MemberCluster, placement.Pool | None, str, str]] = []
     for member in members:
         if member.location in (where.location, labels.MIXED):
@@ -127,10 +153,14 @@ def candidates(
             why = f"location {member.location}, not {where.location}"
         overflow = where.overflow
         if overflow is not None and member.location in (overflow.location, labels.MIXED):
-            if selector_matches(overflow.cluster_selector, member.labels):
+            ruled_out = residency.location_violation(overflow.location, "overflow")
+            if ruled_out is not None:
+                why = f"FleetPolicy {ruled_out.policy} does not allow {overflow.location}"
+            elif selector_matches(overflow.cluster_selector, member.labels):
                 found.append((member, "overflow", overflow.location, ""))
                 continue
-            why = "spec.placement.overflow.clusterSelector does not match its labels"
+            else:
+                why = "spec.placement.overflow.clusterSelector does not match its labels"
         found.append((member, None, member.location, why))
     return found
 
@@ -154,11 +184,24 @@ def gather(subject: Subject, ctx: Context) -> Facts:
             spec.managed.api_key_secret_ref if spec.managed else None,
         ],
     )
+    residency = ctx.reads.residency(owner.namespace)
+    facts.violations = violations(spec, residency)
+    facts.stopped = any(
+        v.field in ("spec.placement.management", "spec.placement.location")
+        for v in facts.violations
+    )
+    members, _ = ctx.fleet.members()
+    facts.forbidden = {
+        m.name
+        for m in members
+        if m.location != labels.MIXED and not residency.allows_location(m.location)
+    }
+    if facts.stopped:
+        return facts
     if spec.placement.management == "managed":
         facts.managed = render.managed(spec, owner)
         return facts
-    members, _ = ctx.fleet.members()
-    pooled = candidates(spec, members)
+    pooled = candidates(spec, members, residency)
     if not any(pool for _, pool, _, _ in pooled):
         wanted = f"location {spec.placement.location}"
         if spec.placement.cluster_selector is not None:
@@ -299,10 +342,13 @@ def _current(facts: Facts, found: Sequence[placement.Candidate]) -> list[placeme
 
 def plan(facts: Facts) -> Plan:
     result = Plan()
+    if facts.stopped:
+        return result  # the policies forbid all of it: everything it runs goes
     if facts.managed is not None:
         result.add(Desired(IN_CLUSTER, PART, facts.managed.objects))
         return result
     settled = facts.settled()
+    replaceable = facts.decision is not None and not facts.decision.unplaced
     for cluster, share in facts.shares.items():
         asked = share.allocation.replicas
         before = int(facts.before(cluster).get("replicas") or 0)
@@ -319,6 +365,8 @@ def plan(facts: Facts) -> Plan:
         cluster = str(previous.get("cluster"))
         if cluster in facts.shares:
             continue
+        if cluster in facts.forbidden and not (replaceable and not settled):
+            continue  # ruled out by a policy: serves only until its replacement is ready
         if cluster in facts.unreachable or not settled or facts.decision is None:
             # Silent, still serving, or nothing decided: left as it is, never deleted blind.
             result.add(Desired(cluster, PART, None))
@@ -327,6 +375,8 @@ def plan(facts: Facts) -> Plan:
 
 def report(facts: Facts, plan: Plan, executed: Executed) -> tuple[dict[str, Any], list[Event]]:
     status = Status(facts)
+    if facts.stopped:
+        return status.stopped(executed), []
     if facts.managed is not None:
         return status.managed(facts.managed), []
     decision = facts.decision
@@ -412,6 +462,26 @@ class Status:
             ),
         }
 
+    def stopped(self, executed: Executed) -> dict[str, Any]:
+        """The policies forbid the spec: nothing runs; what ran is being removed."""
+        message = "; ".join(v.message for v in self.facts.violations)
+        removing = [
+            {**p, "state": "Removing"}
+            for p in self.old.get("placements") or []
+            if p.get("cluster") in executed.held
+        ]
+        return {
+            **self._base([self._since(p) for p in removing], None),
+            "conditions": self._conditions(
+                [
+                    ("Ready", False, "PolicyViolation", message),
+                    ("Placed", False, "PolicyViolation", message),
+                    ("Segmented", None, "PolicyViolation", "nothing runs"),
+                    ("Degraded", True, "PolicyViolation", message),
+                ]
+            ),
+        }
+
     def unplaced(self, reason: str, message: str) -> dict[str, Any]:
         return {
             **self._base(self.old.get("placements") or [], None),
@@ -480,12 +550,24 @@ class Status:
         facts = self.facts
         shares = list(facts.shares.values())
         reachable = [s for s in shares if s.member.name not in facts.unreachable]
-        if not shares or not reachable:
-            return self._unknown(placements, decision)
+        if shares and not reachable and not decision.unplaced and not facts.violations:
+            return self._unknown(placements)
+        if not shares and not decision.unplaced and not facts.violations:
+            return self.unplaced("NoCluster", "no candidate cluster can hold the model")
         rendered = next(
-            (s.rendered for s in shares if s.allocation.role == "preferred"), shares[0].rendered
+            (s.rendered for s in shares if s.allocation.role == "preferred"),
+            shares[0].rendered if shares else None,
         )
-        segmentation = {"roles": list(rendered.roles), "objects": rendered.segmentation_objects()}
+        segmentation = (
+            {"roles": list(rendered.roles), "objects": rendered.segmentation_objects()}
+            if rendered
+            else None
+        )
+        segmented = (
+            (True, "RolesApplied", ", ".join(rendered.roles))
+            if rendered
+            else (None, "NothingPlaced", "nothing placed yet")
+        )
         ready = sum(p.get("readyReplicas", 0) for p in placements if p["state"] == "Placed")
         ready_clusters = sum(
             1 for p in placements if p["state"] == "Placed" and p.get("readyReplicas", 0) > 0
@@ -507,6 +589,10 @@ class Status:
             )
         overflowing = [s for s in shares if s.allocation.role == "overflow"]
         state = self._readiness(decision, ready, ready_clusters, placed[2], where)
+        if facts.violations:
+            message = "; ".join(v.message for v in facts.violations)
+            state = (False, "PolicyViolation", message)
+            troubles.insert(0, ("PolicyViolation", message))
         if troubles:
             degraded = (True, troubles[0][0], "; ".join(t[1] for t in troubles))
         elif overflowing:
@@ -520,7 +606,7 @@ class Status:
                 [
                     ("Ready", *state),
                     ("Placed", *placed),
-                    ("Segmented", True, "RolesApplied", ", ".join(rendered.roles)),
+                    ("Segmented", *segmented),
                     ("Degraded", *degraded),
                 ]
             ),
@@ -541,11 +627,11 @@ class Status:
                 f"ready on {ready_clusters} cluster(s); spec.placement.minClusters is "
                 f"{spec.placement.min_clusters}"
             )  # fmt: skip
-        if ready >= wanted and not decision.unplaced and not unreachable:
-            return True, "Ready", f"{ready}/{wanted} replicas ready: {where}"
-        if decision.unplaced and ready >= wanted - decision.unplaced:
+        if decision.unplaced:
             return False, "InsufficientGPU", insufficient
-        if unreachable and ready >= wanted - decision.unplaced:
+        if ready >= wanted and not unreachable:
+            return True, "Ready", f"{ready}/{wanted} replicas ready: {where}"
+        if unreachable and ready >= wanted:
             silent = ", ".join(sorted(unreachable))
             return False, "ClusterUnreachable", f"unreachable: {silent}"
         return False, "ReplicasLoading", f"{ready}/{wanted} replicas ready: {where}"
@@ -564,18 +650,9 @@ class Status:
             f"{shape.need()} on one node. {placed} placed. Candidates: {offers or 'none'}"
         )[:4096]
 
-    def _unknown(
-        self, placements: list[dict[str, Any]], decision: placement.Decision
-    ) -> dict[str, Any]:
-        facts = self.facts
-        if not placements:
-            if facts.unreachable and not any(c.replicas for c in decision.choices):
-                silent = ", ".join(sorted(facts.unreachable))
-                return self.unplaced(
-                    "ClusterUnreachable", f"every candidate cluster is unreachable: {silent}"
-                )
-            return self.unplaced("InsufficientGPU", self._insufficient(decision))
-        silent = ", ".join(f"{c} ({m})" for c, m in sorted(facts.unreachable.items()))
+    def _unknown(self, placements: list[dict[str, Any]]) -> dict[str, Any]:
+        """Every placement is in a silent cluster: nothing is known, nothing moves."""
+        silent = ", ".join(f"{c} ({m})" for c, m in sorted(self.facts.unreachable.items()))
         text = f"unreachable: {silent}; nothing is moved or deleted"
         return {
             **self._base(placements, None),

@@ -17,10 +17,11 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmfleet.kube.cluster import ClusterApi
 from llmfleet.placement.ledger import Ledger
+from llmfleet.placement.policy import Residency
 from llmfleet.reconcile.prober import Prober
 from llmfleet.settings import Settings
 
@@ -47,13 +48,24 @@ class _Entry:
     expires: float
 
 
-class Reads:
-    """Reads by name that no watch serves, cached; and the operator's own view of the
-    LLMDeployments it watches (a resource missing from it is read from the API server)."""
+class PolicySource(Protocol):
+    def residency(self, namespace: str) -> Residency: ...
 
-    def __init__(self, hub: ClusterApi, prober: Prober | None = None) -> None:
+
+class Reads:
+    """Reads by name that no watch serves, cached; the operator's own view of the
+    LLMDeployments it watches (a resource missing from it is read from the API server); and
+    the FleetPolicies that rule each namespace."""
+
+    def __init__(
+        self,
+        hub: ClusterApi,
+        prober: Prober | None = None,
+        policies: PolicySource | None = None,
+    ) -> None:
         self.hub = hub
         self.prober = prober or Prober(enabled=False)
+        self.policies = policies
         self._secrets: dict[tuple[str, str], _Entry] = {}
         self._resources: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -69,6 +81,12 @@ class Reads:
         with self._lock:
             self._secrets[(namespace, name)] = _Entry(value, now + ttl)
         return value
+
+    def residency(self, namespace: str) -> Residency:
+        """What the FleetPolicies allow the namespace's workloads."""
+        if self.policies is None:
+            return Residency(namespace=namespace)
+        return self.policies.residency(namespace)
 
     def created(self, obj: Mapping[str, Any]) -> None:
         """An object the operator just created: a Secret is known without asking."""
