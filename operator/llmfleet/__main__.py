@@ -1,4 +1,5 @@
-"""`llmfleet run` (also `python -m llmfleet run`): the operator process."""
+"""`llmfleet run` (also `python -m llmfleet run`): the operator process; `llmfleet explain`
+and `llmfleet fleet` (also `kubectl llmfleet ...`): its decisions on the live fleet."""
 
 from __future__ import annotations
 
@@ -43,11 +44,12 @@ def run(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] != "run":
-        print("usage: llmfleet run [--help]", file=sys.stderr)  # noqa: T201
-        return 2
-    run(parse(args[1:]))
-    return 0
+    if args and args[0] == "run":
+        run(parse(args[1:]))
+        return 0
+    from llmfleet import cli  # noqa: PLC0415 - explain and fleet need no kopf
+
+    return cli.main(args)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ class Federation:
     wakeups: Wakeups | None = None
     # Told when a cluster's nodes or GPU pods changed (room may have opened).
     on_capacity_change: Callable[[], None] | None = None
+    # False: members' children and capacity are read in place (one-shot tools).
+    watch: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _clients: dict[str, tuple[str, Cluster]] = field(default_factory=dict)
     _members: _Cached | None = None
@@ -113,7 +115,7 @@ class Federation:
         api = config.new_client_from_config_dict(dict(member.kubeconfig or {}))  # type: ignore[no-untyped-call]
         client = KubeClient(api, member.name, timeout=10)
         watches = ChildCache(client, MEMBER_WATCHED_KINDS, wakeups=self.wakeups)
-        kube = Cluster(client, watches.start())
+        kube = Cluster(client, watches.start() if self.watch else None)
         with self._lock:
             replaced = self._clients.get(member.name)
             self._clients[member.name] = (version, kube)
@@ -137,8 +139,9 @@ class Federation:
     def inventory(self, member: MemberCluster) -> ClusterInventory:
         """Nodes and GPU pods from the cluster's watches; listed while they are not synced.
         A cluster that does not answer has no inventory (nodes None)."""
-        watch = self._capacity_watch(member)
-        nodes, pods = watch.nodes.values(), watch.pods.values()
+        watch = self._capacity_watch(member) if self.watch else None
+        nodes = watch.nodes.values() if watch else None
+        pods = watch.pods.values() if watch else None
         if nodes is not None and pods is not None:
             metrics.CLUSTER_REACHABLE.labels(member.name, member.location).set(1)
             return ClusterInventory(member=member, nodes=tuple(nodes), pods=tuple(pods))
