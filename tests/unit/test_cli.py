@@ -38,12 +38,10 @@ def test_a_manifest_that_fits_shows_the_decision_and_what_would_be_applied() -> 
     h = Harness()
     placed, found, text = explained(h, model("fits"))
     assert placed
-    assert (
-        found["apply"]["onprem"][0].startswith("Deployment/fits")
-        or "Deployment/fits" in found["apply"]["onprem"]
-    )
-    assert "onprem  onprem  2 replica(s)" in text
-    assert "in-cluster" in text and "location cloud, not onprem" in text
+    assert "Deployment/fits" in found["apply"]["onprem"]
+    assert "NetworkPolicy/fits-default-deny" in found["apply"]["onprem"]
+    assert "onprem      onprem  2 replica(s)  taken, preferred" in text
+    assert "location cloud, not onprem" in text
     assert h.fleet.writes() == 0, "explain applies nothing"
 
 
