@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from llmfleet import labels
 from llmfleet.kube.cluster import Cluster
-from llmfleet.kube.federation import Federation
+from llmfleet.kube.federation import Federation, gpu_rows
 from llmfleet.kube.policies import PolicyWatch
 from llmfleet.kube.rest import KubeClient, KubeError
 from llmfleet.placement.clusters import IN_CLUSTER, MemberCluster
@@ -215,27 +215,14 @@ def _print_member(
         out.write(f"  UNREACHABLE ({inventory.error})\n")
     else:
         out.write("\n")
-        used: dict[str, int] = {}
-        waiting = 0
-        for pod in inventory.pods:
-            amount = pod.requests.get(labels.GPU_RESOURCE, 0)
-            if pod.node:
-                used[pod.node] = used.get(pod.node, 0) + amount
-            else:
-                waiting += amount
-        products: dict[str, list[int]] = {}
-        for node in inventory.nodes:
-            total = node.gpus(labels.GPU_RESOURCE)
-            if not total:
-                continue
-            key = f"{node.gpu_product or 'unlabelled'} ({node.location or 'no location'})"
-            row = products.setdefault(key, [0, 0, 0])
-            offline = node.unschedulable or not node.ready
-            row[0] += 0 if offline else max(0, total - used.get(node.name, 0))
-            row[1] += used.get(node.name, 0)
-            row[2] += total
-        for product, (free, in_use, total) in sorted(products.items()):
-            out.write(f"  GPUs {product}: {free} free, {in_use} used, {total} total\n")
+        for _, location, product, free, total in gpu_rows(
+            member, list(inventory.nodes), list(inventory.pods)
+        ):
+            out.write(
+                f"  GPUs {product} ({location}): {free} free, {total - free} used or offline, "
+                f"{total} total\n"
+            )
+        waiting = sum(p.requests.get(labels.GPU_RESOURCE, 0) for p in inventory.pods if not p.node)
         if waiting:
             out.write(f"  GPUs requested by pods waiting for a node: {waiting}\n")
     for placement in sorted(placements):

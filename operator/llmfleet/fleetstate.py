@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
@@ -28,6 +28,8 @@ class Facts:
     sites: tuple[tuple[str, str, bool], ...] = ()  # gateway sites: location, management, ready
     stages: tuple[tuple[str, str], ...] = ()  # pipeline stages: name, phase
     drift: bool | None = None  # pipelines with drift monitoring: detected or not
+    replicas: tuple[tuple[str, str, str, int], ...] = ()  # cluster, location, role, replicas
+    policy_violation: bool = False  # Ready is False for a FleetPolicy
 
 
 def _condition(status: Mapping[str, Any], type_: str) -> str:
@@ -37,7 +39,20 @@ def _condition(status: Mapping[str, Any], type_: str) -> str:
     return "Unknown"
 
 
+def _reason(status: Mapping[str, Any], type_: str) -> str:
+    for found in status.get("conditions") or []:
+        if found.get("type") == type_:
+            return str(found.get("reason", ""))
+    return ""
+
+
 def facts_of(kind: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> Facts:
+    facts = _facts_of(kind, spec, status)
+    violation = _reason(status, "Ready") == "PolicyViolation"
+    return replace(facts, policy_violation=violation) if violation else facts
+
+
+def _facts_of(kind: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> Facts:
     ready = _condition(status, "Ready") == "True"
     degraded = _condition(status, "Degraded") == "True"
     if kind == "LLMDeployment":
@@ -52,7 +67,16 @@ def facts_of(kind: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> F
         clusters = tuple(
             str(p.get("cluster")) for p in status.get("placements") or [] if p.get("cluster")
         )
-        return Facts(kind, str(status.get("mode", "")), location, ready, degraded, gpus, clusters)
+        replicas = tuple(
+            (str(p["cluster"]), str(p.get("location", "")), str(p.get("role") or "preferred"),
+             int(p.get("replicas") or 0))
+            for p in status.get("placements") or []
+            if p.get("cluster") and p.get("state") in ("Placed", "Unknown")
+        )  # fmt: skip
+        return Facts(
+            kind, str(status.get("mode", "")), location, ready, degraded, gpus, clusters,
+            replicas=replicas,
+        )  # fmt: skip
     if kind == "ChatEndpoint":
         sites = tuple(
             (str(s.get("location", "")), str(s.get("management", "")), bool(s.get("ready")))
@@ -133,6 +157,19 @@ class FleetState(Collector):
             "1 for each resource whose Degraded condition is True.",
             labels=["kind", "namespace", "name"],
         )
+        replicas = GaugeMetricFamily(
+            "llmfleet_replicas",
+            "Model-server replicas asked of each member cluster, by role: preferred (the spec's "
+            "location), overflow (the preferred location is full), failover (replacing an "
+            "unreachable member's).",
+            labels=["cluster", "location", "role"],
+        )
+        violations = GaugeMetricFamily(
+            "llmfleet_policy_violations",
+            "Resources refused, wholly or in part, by a FleetPolicy (Ready reason "
+            "PolicyViolation), by kind and namespace.",
+            labels=["kind", "namespace"],
+        )
         drift = GaugeMetricFamily(
             "llmfleet_pipeline_drift_detected",
             "Per MLPipeline with drift monitoring: 1 when its latest check is above the "
@@ -140,7 +177,16 @@ class FleetState(Collector):
             labels=["namespace", "name"],
         )
         counts: dict[str, Counter[tuple[str, ...]]] = {
-            name: Counter() for name in ("objects", "gpus", "placements", "sites", "stages")
+            name: Counter()
+            for name in (
+                "objects",
+                "gpus",
+                "placements",
+                "sites",
+                "stages",
+                "replicas",
+                "violations",
+            )
         }
         for (kind, namespace, name), facts in items:
             counts["objects"][(kind, facts.mode, facts.location, str(facts.ready).lower())] += 1
@@ -152,14 +198,21 @@ class FleetState(Collector):
                 counts["sites"][(location, management, str(ready).lower())] += 1
             for stage, phase in facts.stages:
                 counts["stages"][(stage, phase)] += 1
+            for cluster, location, role, count in facts.replicas:
+                counts["replicas"][(cluster, location, role)] += count
+            if facts.policy_violation:
+                counts["violations"][(kind, namespace)] += 1
             if facts.degraded:
                 degraded.add_metric([kind, namespace, name], 1)
             if facts.drift is not None:
                 drift.add_metric([namespace, name], int(facts.drift))
         for family, name in (
             (objects, "objects"), (gpus, "gpus"), (placements, "placements"),
-            (sites, "sites"), (stages, "stages"),
+            (sites, "sites"), (stages, "stages"), (replicas, "replicas"),
+            (violations, "violations"),
         ):  # fmt: skip
             for labels, value in sorted(counts[name].items()):
                 family.add_metric(list(labels), value)
-        yield from (objects, gpus, placements, sites, stages, degraded, drift)
+        yield from (
+            objects, gpus, placements, sites, stages, degraded, drift, replicas, violations
+        )  # fmt: skip

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from llmfleet.fleetstate import FleetState
 
@@ -35,3 +39,36 @@ CACHE_SYNCED = Gauge(
     "1 while the watch feeding the operator's view of a child kind in a cluster is synced.",
     ["cluster", "kind"],
 )
+
+GpuRow = tuple[str, str, str, int, int]  # cluster, location, product, free, allocatable
+
+
+class FleetCapacity(Collector):
+    """GPUs per member cluster and product, free and allocatable, from the clusters' node and
+    pod watches at scrape time (a cluster whose watches are not synced is left out)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Iterable[GpuRow]] | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        free = GaugeMetricFamily(
+            "llmfleet_gpus_free",
+            "GPUs free on schedulable nodes (allocatable minus the requests of pods bound to "
+            "them), by member cluster, location and product.",
+            labels=["cluster", "location", "product"],
+        )
+        total = GaugeMetricFamily(
+            "llmfleet_gpus_allocatable",
+            "GPUs allocatable on the nodes of each member cluster, location and product.",
+            labels=["cluster", "location", "product"],
+        )
+        for cluster, location, product, available, allocatable in (
+            self.source() if self.source else ()
+        ):
+            free.add_metric([cluster, location, product], available)
+            total.add_metric([cluster, location, product], allocatable)
+        yield from (free, total)
+
+
+CAPACITY = FleetCapacity()
+REGISTRY.register(CAPACITY)

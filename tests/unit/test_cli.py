@@ -59,7 +59,8 @@ def test_a_manifest_that_breaks_a_policy_fails_naming_it() -> None:
     h.policies.policies["stay"] = {"allowedLocations": ["onprem"]}
     placed, _, text = explained(h, model("out", overflow={"location": "cloud"}))
     assert not placed
-    assert "PolicyViolation" in text and "FleetPolicy stay" in text
+    assert "PolicyViolation" in text
+    assert "FleetPolicy stay" in text
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,10 @@ def test_the_operator_exports_what_the_issue_names() -> None:
         "llmfleet_api_requests_total",
         "llmfleet_gateway_sites",
         "llmfleet_pipeline_stages",
+        "llmfleet_gpus_free",
+        "llmfleet_gpus_allocatable",
+        "llmfleet_replicas",
+        "llmfleet_policy_violations",
     ):
         assert name in names, name
 
@@ -75,5 +79,8 @@ def test_dashboard_shows_fleet_gpus_latency_errors_and_clusters() -> None:
         "Reconcile latency",
         "Reconcile errors",
         "Cluster reachable",
+        "Free GPUs by cluster and product",
+        "Replicas by role and location",
+        "Policy violations",
     ):
         assert wanted in titles

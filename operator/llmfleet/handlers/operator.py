@@ -11,6 +11,7 @@ import kopf
 from kubernetes import client, config
 from prometheus_client import start_http_server
 
+from llmfleet import metrics
 from llmfleet.api import GROUP
 from llmfleet.handlers.common import RUNTIME_KEY, Runtime, runtime_of
 from llmfleet.kube.cache import ChildCache
@@ -72,6 +73,7 @@ def make_runtime(operator_settings: Settings) -> Runtime:
         on_capacity_change=wakeups.room_changed,
     )
     policies = PolicyWatch(hub_client, on_change=wakeups.rules_changed).start()
+    metrics.CAPACITY.source = federation.gpu_rows
     return Runtime(
         settings=operator_settings,
         federation=federation,

@@ -167,6 +167,20 @@ class Federation:
             self._inventories[member.name] = _Cached(inventory, time.monotonic() + ttl)
         return inventory
 
+    def gpu_rows(self) -> list[metrics.GpuRow]:
+        """Free and allocatable GPUs per cluster and product, from synced watches only (a
+        scrape never waits on a cluster)."""
+        with self._lock:
+            watches = list(self._capacity.items())
+            members = {m.name: m for m in (self._members.value[0] if self._members else [])}
+        rows = []
+        for name, watch in watches:
+            nodes, pods = watch.nodes.values(), watch.pods.values()
+            if nodes is None or pods is None or name not in members:
+                continue
+            rows += gpu_rows(members[name], nodes, pods)
+        return rows
+
     def _capacity_watch(self, member: MemberCluster) -> CapacityWatch:
         with self._lock:
             watch = self._capacity.get(member.name)
@@ -179,3 +193,26 @@ class Federation:
         if watch is created:
             watch.start()
         return watch
+
+
+def gpu_rows(
+    member: MemberCluster, nodes: list[NodeInfo], pods: list[PodUse]
+) -> list[metrics.GpuRow]:
+    used: dict[str, int] = {}
+    for pod in pods:
+        if pod.node:
+            used[pod.node] = used.get(pod.node, 0) + pod.requests.get(labels.GPU_RESOURCE, 0)
+    by_product: dict[tuple[str, str], list[int]] = {}
+    for node in nodes:
+        total = node.gpus(labels.GPU_RESOURCE)
+        if not total:
+            continue
+        key = (node.location or member.location, node.gpu_product or "unlabelled")
+        row = by_product.setdefault(key, [0, 0])
+        if not node.unschedulable and node.ready:
+            row[0] += max(0, total - used.get(node.name, 0))
+        row[1] += total
+    return [
+        (member.name, location, product, free, total)
+        for (location, product), (free, total) in sorted(by_product.items())
+    ]

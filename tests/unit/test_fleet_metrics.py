@@ -1,0 +1,50 @@
+"""Metrics of the fleet: free and allocatable GPUs per cluster and product, replicas by role,
+policy violations."""
+
+from __future__ import annotations
+
+from llmfleet.fleetstate import FleetState, facts_of
+from llmfleet.kube.federation import gpu_rows
+from llmfleet.placement.capacity import NodeInfo, PodUse
+from llmfleet.placement.clusters import MemberCluster
+
+ONPREM = MemberCluster("hci", "onprem")
+
+
+def test_gpu_rows_count_bound_pods_and_leave_offline_nodes_without_free_gpus() -> None:
+    nodes = [
+        NodeInfo("a", "onprem", "L40S", {"nvidia.com/gpu": "4"}),
+        NodeInfo("b", "onprem", "L40S", {"nvidia.com/gpu": "4"}, unschedulable=True),
+        NodeInfo("c", "onprem", "A100", {"nvidia.com/gpu": "2"}, ready=False),
+        NodeInfo("cpu", "onprem", None, {"cpu": "8"}),
+    ]
+    pods = [
+        PodUse("t/p", "a", {"nvidia.com/gpu": 3}),
+        PodUse("t/waiting", "", {"nvidia.com/gpu": 4}),
+    ]
+    assert gpu_rows(ONPREM, nodes, pods) == [
+        ("hci", "onprem", "A100", 0, 2),
+        ("hci", "onprem", "L40S", 1, 8),
+    ]
+
+
+def test_replicas_by_role_and_policy_violations_are_collected() -> None:
+    state = FleetState()
+    spec = {"placement": {"location": "onprem"}, "replicas": 3, "gpu": {"count": 1}}
+    status = {
+        "placements": [
+            {"cluster": "hci", "location": "onprem", "role": "preferred", "state": "Placed",
+             "replicas": 2},
+            {"cluster": "cloud", "location": "cloud", "role": "overflow", "state": "Placed",
+             "replicas": 1},
+            {"cluster": "old", "location": "cloud", "role": "overflow", "state": "Draining",
+             "replicas": 1},
+        ],
+        "conditions": [{"type": "Ready", "status": "False", "reason": "PolicyViolation"}],
+    }  # fmt: skip
+    state.record(("LLMDeployment", "team", "m"), facts_of("LLMDeployment", spec, status))
+    families = {f.name: f for f in state.collect()}
+    replicas = {tuple(s.labels.values()): s.value for s in families["llmfleet_replicas"].samples}
+    assert replicas == {("hci", "onprem", "preferred"): 2, ("cloud", "cloud", "overflow"): 1}
+    violations = [(s.labels, s.value) for s in families["llmfleet_policy_violations"].samples]
+    assert violations == [({"kind": "LLMDeployment", "namespace": "team"}, 1)]
