@@ -205,9 +205,11 @@ async def _run_reconcile(kind: str, body: Mapping[str, Any], runtime: Runtime) -
 
 
 def waits_for_room(status: Mapping[str, Any]) -> bool:
-    """Whether a resource waits for GPUs to free up (a model short of them, a queued run)."""
+    """Whether a resource waits for GPUs to free up: a model short of them or overflowing (it
+    moves home when room opens), a queued training run."""
     return any(
-        c.get("reason") in ("InsufficientGPU", "Queued") for c in status.get("conditions") or []
+        c.get("reason") in ("InsufficientGPU", "Queued", "Overflowing")
+        for c in status.get("conditions") or []
     )
 
 

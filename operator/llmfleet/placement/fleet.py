@@ -284,7 +284,7 @@ def _move_back(plan: _Plan, request: Request, preferred: Sequence[Candidate]) ->
     for cluster in [c for c in plan.replicas if plan.roles[c] == "overflow"]:
         plan.room[cluster] = spare > 0
         waited = plan.room_for.get(cluster)
-        if spare <= 0 or waited is None or waited < request.move_back_after:
+        if spare <= 0 or (waited or 0.0) < request.move_back_after:
             continue
         moving = min(spare, plan.replicas[cluster])
         left = _fill(plan, request, preferred, moving, role="preferred", note=NOTES["preferred"])
