@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from llmfleet.handlers.common import waits_for_room
 from llmfleet.kube.wakeups import Wakeups, status_changed
 
 
@@ -47,3 +48,34 @@ def test_status_changed(
     before: dict[str, Any] | None, after: dict[str, Any], changed: bool
 ) -> None:
     assert status_changed(before, after) is changed
+
+
+def test_what_waits_for_gpus_is_woken_when_room_opens() -> None:
+    wakeups = Wakeups()
+    wakeups.register("LLMDeployment", "a", "waiting")
+    wakeups.register("LLMDeployment", "a", "running")
+    wakeups.wait_for_room("LLMDeployment", "a", "waiting", True)
+    wakeups.room_changed()
+    assert wakeups.take() == [("LLMDeployment", "a", "waiting")]
+    wakeups.wait_for_room("LLMDeployment", "a", "waiting", False)
+    wakeups.room_changed()
+    assert wakeups.take() == []
+
+
+def test_changed_rules_wake_their_namespace_or_everything() -> None:
+    wakeups = Wakeups()
+    wakeups.register("LLMDeployment", "a", "m")
+    wakeups.register("ChatEndpoint", "b", "c")
+    wakeups.rules_changed("a")
+    assert wakeups.take() == [("LLMDeployment", "a", "m")]
+    wakeups.rules_changed("")
+    assert wakeups.take() == [("ChatEndpoint", "b", "c"), ("LLMDeployment", "a", "m")]
+
+
+@pytest.mark.parametrize(
+    ("reason", "waits"),
+    [("InsufficientGPU", True), ("Queued", True), ("Overflowing", True), ("Ready", False)],
+)
+def test_waits_for_room(reason: str, waits: bool) -> None:
+    status = {"conditions": [{"type": "Degraded", "status": "True", "reason": reason}]}
+    assert waits_for_room(status) is waits

@@ -246,5 +246,6 @@ async def cleanup(kind: str, body: kopf.Body, memo: kopf.Memo) -> None:
             f"children remain in unreachable clusters {', '.join(unreachable)}; retrying", delay=15
         )
     metrics.FLEET.forget((owner.kind, owner.namespace, owner.name))
+    runtime.ledger.forget(owner.label)  # its GPUs are free for others at once
     runtime.wakeups.forget(owner.kind, owner.namespace, owner.name)
     runtime.locks.pop((owner.kind, owner.namespace, owner.name), None)

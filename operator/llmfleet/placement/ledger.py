@@ -25,8 +25,9 @@ class Ledger:
         self.expire_seconds = expire_seconds
         self.clock = clock
         self._lock = threading.RLock()
-        # owner -> cluster -> (assumption, expiry)
-        self._by_owner: dict[str, dict[str, tuple[Assumption, float]]] = {}
+        # cluster -> owner -> (assumption, expiry); owner -> its clusters
+        self._by_cluster: dict[str, dict[str, tuple[Assumption, float]]] = {}
+        self._clusters_of: dict[str, set[str]] = {}
 
     @contextmanager
     def deciding(self) -> Iterator[Ledger]:
@@ -37,31 +38,43 @@ class Ledger:
     def assumed(self, cluster: str) -> list[Assumption]:
         now = self.clock()
         with self._lock:
-            return [
-                assumption
-                for clusters in self._by_owner.values()
-                for name, (assumption, expiry) in clusters.items()
-                if name == cluster and expiry > now
-            ]
+            held = self._by_cluster.get(cluster, {})
+            expired = [owner for owner, (_, expiry) in held.items() if expiry <= now]
+            for owner in expired:
+                self._drop(owner, cluster)
+            return [assumption for assumption, _ in held.values()]
 
     def assume(self, owner: str, by_cluster: Mapping[str, Assumption]) -> None:
-        now = self.clock()
-        expiry = now + self.expire_seconds
+        expiry = self.clock() + self.expire_seconds
         with self._lock:
-            for stale in [
-                o for o, c in self._by_owner.items() if max(e for _, e in c.values()) <= now
-            ]:
-                del self._by_owner[stale]
-            if by_cluster:
-                self._by_owner[owner] = {c: (a, expiry) for c, a in by_cluster.items()}
-            else:
-                self._by_owner.pop(owner, None)
+            for cluster in self._clusters_of.get(owner, set()) - set(by_cluster):
+                self._drop(owner, cluster)
+            for cluster, assumption in by_cluster.items():
+                self._by_cluster.setdefault(cluster, {})[owner] = (assumption, expiry)
+                self._clusters_of.setdefault(owner, set()).add(cluster)
 
     def forget(self, owner: str) -> None:
         with self._lock:
-            self._by_owner.pop(owner, None)
+            for cluster in list(self._clusters_of.get(owner, ())):
+                self._drop(owner, cluster)
+
+    def _drop(self, owner: str, cluster: str) -> None:
+        held = self._by_cluster.get(cluster, {})
+        held.pop(owner, None)
+        if not held:
+            self._by_cluster.pop(cluster, None)
+        clusters = self._clusters_of.get(owner)
+        if clusters is not None:
+            clusters.discard(cluster)
+            if not clusters:
+                del self._clusters_of[owner]
 
     def __len__(self) -> int:
         now = self.clock()
         with self._lock:
-            return sum(1 for c in self._by_owner.values() for _, e in c.values() if e > now)
+            return sum(
+                1
+                for held in self._by_cluster.values()
+                for _, expiry in held.values()
+                if expiry > now
+            )
