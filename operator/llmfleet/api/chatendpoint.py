@@ -202,6 +202,28 @@ class ChatEndpointSpec(ApiModel):
     """Who may call the endpoint."""
 
 
+class RouteStatus(ApiModel):
+    """One route of a site's gateway: a backend's serving placement, or its one URL."""
+
+    backend: str = Field(max_length=63)
+    """Backend name."""
+    cluster: str = Field(default="", max_length=253)
+    """Member cluster of the placement (empty for a provider endpoint)."""
+    location: str = Field(default="", max_length=16)
+    """Location of the placement."""
+    group: str = Field(default="", max_length=160)
+    """Model group in the gateway's config, in the order tried: the model alias (the
+    backends' placements in the site's own cluster, or else elsewhere at its location), then
+    <alias>--nearby (their other clusters at that location), <alias>--remote (the other
+    location), <alias>--fallback (fallbackOnly backends) and <alias>--standby (placements
+    without a ready replica while their model has ready ones elsewhere)."""
+    weight: int = Field(default=0, ge=0, le=1_000_000)
+    """Share of its group's traffic, relative to the group's other routes: the backend's
+    weight, divided between its placements by their ready replicas."""
+    url: str = Field(default="", max_length=2048)
+    """Where the gateway reaches it (a load balancer for a placement in another cluster)."""
+
+
 class SiteStatus(ApiModel):
     """Observed state of one site."""
 
@@ -217,6 +239,9 @@ class SiteStatus(ApiModel):
     """Base URL of the site."""
     ready: bool = False
     """Whether the site answers."""
+    routes: list[RouteStatus] | None = Field(default=None, max_length=256)
+    """The routes of a self-managed site's gateway, as its config has them (none for a
+    managed site)."""
 
 
 class BackendStatus(ApiModel):

@@ -1,5 +1,7 @@
-"""ChatEndpoint through the engine: resolve the backends, place each self-managed site's
-gateway, open the paths to backends in other clusters, wire managed sites, report."""
+"""ChatEndpoint through the engine: resolve the backends and every placement they serve from,
+place each self-managed site's gateway with a route to each placement (its own cluster first,
+then its location, then the other), open the paths to placements in other clusters, wire
+managed sites, report."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import secrets as token_source
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from llmfleet import labels
 from llmfleet import status as conditions
@@ -14,6 +17,7 @@ from llmfleet.api.chatendpoint import (
     Backend,
     ChatEndpointSpec,
     ChatEndpointStatus,
+    Routing,
     Site,
 )
 from llmfleet.api.common import Gpu, ManagedEndpoint, Placement, SecretKeyRef
@@ -40,7 +44,7 @@ from llmfleet.reconcile.gather import (
     place,
     reachable,
 )
-from llmfleet.reconcile.llmdeployment import serving_placement
+from llmfleet.reconcile.llmdeployment import serving_placement, serving_placements
 from llmfleet.reconcile.reads import Context
 from llmfleet.render import gateway
 from llmfleet.render.common import Owner, Rendered, child_metadata
@@ -52,6 +56,16 @@ CONDITIONS = ("Ready", "Placed", "Segmented", "Degraded")
 AZURE_OPENAI_API_VERSION = "2024-10-21"
 # Site problems that mean a gateway has nowhere to run.
 NOT_PLACED = ("NoCluster", "InsufficientGPU", "NoNodes", "ClusterUnreachable")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a backend serves from: one serving placement of its model (cluster, location and
+    ready replicas), or its one URL (a provider endpoint, a model not placed yet)."""
+
+    cluster: str | None
+    location: str
+    ready: int | None = None
 
 
 @dataclass
@@ -69,28 +83,30 @@ class BackendInfo:
     key: SecretKeyRef | None = None
     llm_deployment: str | None = None
     llm_spec: LLMDeploymentSpec | None = None
-    cluster: str | None = None
+    cluster: str | None = None  # the placement a single caller would use (status.backends)
     port: int = 0
     egress_cidrs: tuple[str, ...] = ()
     why: str = ""  # what its model says when it is not ready
+    # Every serving placement of a self-managed model; one route otherwise.
+    routes: tuple[Route, ...] = ()
 
     @property
     def state(self) -> str:
         return {True: "Ready", False: "NotReady", None: "Unknown"}[self.ready]
 
-    def crosses_to(self, cluster: str) -> bool:
-        """A self-managed model placed in another cluster than the gateway's."""
-        return bool(self.llm_deployment and self.cluster and self.cluster != cluster)
+    def crosses(self, route: Route, cluster: str) -> bool:
+        """A self-managed model's placement in another cluster than the gateway's."""
+        return bool(self.llm_deployment and route.cluster and route.cluster != cluster)
 
-    def seen_from(self, address: str | None = None) -> gateway.ResolvedBackend:
-        """The backend for a gateway; `address` is its published load balancer, when the
-        model server is in another cluster (reached, and allowed, by that address only)."""
+    def seen_from(self, route: Route, address: str | None = None) -> gateway.ResolvedBackend:
+        """One route for a gateway; `address` is its published load balancer, when the model
+        server is in another cluster (reached, and allowed, by that address only)."""
         api_base, egress = self.url, self.egress_cidrs
         if address:
             api_base, egress = f"http://{address}:{self.port}/v1", (f"{address}/32",)
         return gateway.ResolvedBackend(
             name=self.name,
-            location=self.location,
+            location=route.location,
             weight=self.weight,
             fallback_only=self.fallback_only,
             model=self.model,
@@ -98,22 +114,28 @@ class BackendInfo:
             api_version=self.api_version,
             key=self.key,
             llm_deployment=self.llm_deployment,
-            cluster=self.cluster,
+            cluster=route.cluster,
             port=self.port,
             egress_cidrs=egress,
+            ready=route.ready,
         )
 
 
 @dataclass
 class SiteFacts:
     site: Site
+    index: int = 0
     cluster: MemberCluster | None = None
     problem: Finding | None = None
     healthy: bool | None = None  # a managed site's last probe
-    # Per crossing backend (by name): the address its export has, None while pending.
-    addresses: dict[str, str | None] = field(default_factory=dict)
+    # Per crossing route (backend name, cluster): the address its export has, None while
+    # pending (or while its cluster is silent and no earlier pass recorded it).
+    addresses: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    # Clusters of crossing routes that do not answer.
+    silent: set[str] = field(default_factory=set)
     mirrored: list[dict[str, Any]] = field(default_factory=list)
-    # A backend's cluster does not answer: the site's gateway is left as it is until it does.
+    # A backend's cluster does not answer and its route's address is not known: the site's
+    # gateway is left as it is until it does.
     frozen: bool = False
 
 
@@ -159,7 +181,7 @@ def resolve_one(
             model=model, ready=True, url=backend.managed.url, api_version=version,
             key=backend.managed.api_key_secret_ref,
             egress_cidrs=tuple(backend.managed.egress_cidrs), weight=weight,
-            fallback_only=fallback_only,
+            fallback_only=fallback_only, routes=(Route(None, modes.MANAGED_LOCATION),),
         )  # fmt: skip
     ref = backend.llm_deployment_ref
     if ref is None:
@@ -188,7 +210,7 @@ def resolve_one(
             name=name, location=modes.MANAGED_LOCATION, model=model, ready=ready,
             url=llm.managed.url, api_version=version, key=llm.managed.api_key_secret_ref,
             llm_spec=llm, egress_cidrs=tuple(llm.managed.egress_cidrs), weight=weight,
-            fallback_only=fallback_only, why=why,
+            fallback_only=fallback_only, why=why, routes=(Route(None, modes.MANAGED_LOCATION),),
         )  # fmt: skip
     port = RUNTIMES[llm.runtime or DEFAULT_RUNTIME].port
     serving = serving_placement(status)
@@ -197,7 +219,22 @@ def resolve_one(
         ready=ready, url=f"http://{service_name(ref.name)}.{namespace}.svc:{port}/v1",
         llm_deployment=ref.name, llm_spec=llm, cluster=serving.get("cluster") or None,
         port=port, weight=weight, fallback_only=fallback_only, why=why,
+        routes=routes_of(status, llm.placement.location),
     )  # fmt: skip
+
+
+def routes_of(status: Mapping[str, Any], location: str) -> tuple[Route, ...]:
+    """A self-managed model's routes: each serving placement (placed, silent, or draining
+    until its replacement is ready), by cluster name; one route to the model's Service while
+    it is placed nowhere yet."""
+    found = {
+        str(p["cluster"]): Route(
+            str(p["cluster"]), str(p.get("location") or location), int(p.get("readyReplicas") or 0)
+        )
+        for p in serving_placements(status)
+        if p.get("cluster")
+    }
+    return tuple(found[c] for c in sorted(found)) or (Route(None, location),)
 
 
 def required_secrets(spec: ChatEndpointSpec, backends: list[BackendInfo]) -> list[SecretKeyRef]:
@@ -244,16 +281,19 @@ def gather(subject: Subject, ctx: Context) -> Facts:
         mode=modes.chat_endpoint_mode(spec, llm_specs) or "", backends=backends, key=key,
         settings=ctx.settings, members={m.name: m for m in members}, new_key=new_key,
     )  # fmt: skip
-    for site in spec.sites:
-        facts.sites.append(gather_site(ctx, facts, site))
+    for index, site in enumerate(spec.sites):
+        found = SiteFacts(site, index)
+        gather_site(ctx, facts, found)
+        facts.sites.append(found)
     return facts
 
 
-def gather_site(ctx: Context, facts: Facts, site: Site) -> SiteFacts:
-    owner = facts.owner
+def gather_site(ctx: Context, facts: Facts, found: SiteFacts) -> None:
+    owner, site = facts.owner, found.site
     if site.management == "managed":
         url = gateway.managed_site(owner, site).url
-        return SiteFacts(site, healthy=ctx.reads.prober.health(url, owner.label))
+        found.healthy = ctx.reads.prober.health(url, owner.label)
+        return
     placement = Placement(location=site.location, cluster_selector=site.cluster_selector)
     current = next(
         (
@@ -264,38 +304,60 @@ def gather_site(ctx: Context, facts: Facts, site: Site) -> SiteFacts:
         None,
     )
     where = place(ctx.fleet, placement, Gpu(count=0), current)
+    found.cluster = where.cluster
     if where.cluster is None or where.unreachable:
         reason = where.decision.reason
-        problem = Finding(reason, f"{site.location} site: {where.decision.message}")
+        found.problem = Finding(reason, f"{site.location} site: {where.decision.message}")
         if where.unreachable:
-            problem = Finding(
+            found.problem = Finding(
                 reason,
                 f"{site.location} site: cluster {where.cluster.name if where.cluster else ''} is "
                 f"unreachable ({where.decision.message}); nothing is moved or deleted",
                 where.cluster.name if where.cluster else "",
                 UNKNOWN,
             )
-        return SiteFacts(site, cluster=where.cluster, problem=problem)
+        return
     cluster = where.cluster
-    found = SiteFacts(site, cluster=cluster)
+    recorded = recorded_addresses(facts.old, site.location)
+    unknown = False
     for info in facts.backends:
-        if not info.crosses_to(cluster.name):
-            continue
-        answered, found.addresses[info.name] = export_address(ctx, facts, site, info)
-        found.frozen = found.frozen or not answered
+        for route in info.routes:
+            if not info.crosses(route, cluster.name) or route.cluster is None:
+                continue
+            answered, address = export_address(ctx, facts, site, info, route)
+            if not answered:
+                found.silent.add(route.cluster)
+                address = recorded.get((info.name, route.cluster))
+                unknown = unknown or address is None
+            found.addresses[(info.name, route.cluster)] = address
+    # A route to a silent cluster keeps the address an earlier pass recorded; without one the
+    # gateway is left as it is.
+    found.frozen = unknown
     if cluster.kubeconfig is not None:
-        crossing = {n for n, a in found.addresses.items() if a is None}
-        refs = [facts.key, *(b.key for b in facts.backends if b.key and b.name not in crossing)]
+        refs = [facts.key, *(b.key for b in facts.backends if b.key)]
         found.mirrored = mirrored_secrets(ctx.reads, owner, refs, creating=facts.new_key)
+
+
+def recorded_addresses(old: Mapping[str, Any], location: str) -> dict[tuple[str, str], str]:
+    """The load-balancer addresses of a site's crossing routes, as its status recorded them."""
+    site: Mapping[str, Any] = next(
+        (s for s in old.get("sites") or [] if s.get("location") == location), {}
+    )
+    found = {}
+    for route in site.get("routes") or []:
+        host = urlsplit(str(route.get("url", ""))).hostname
+        cluster = str(route.get("cluster") or "")
+        if cluster and cluster != site.get("cluster") and host:
+            found[(str(route.get("backend")), cluster)] = host
     return found
 
 
 def export_address(
-    ctx: Context, facts: Facts, site: Site, info: BackendInfo
+    ctx: Context, facts: Facts, site: Site, info: BackendInfo, route: Route
 ) -> tuple[bool, str | None]:
     """Whether the model's cluster answers, and the load-balancer address of the model's
-    export to this site once it has one."""
-    member = facts.members.get(info.cluster or "")
+    export to this site there once it has one."""
+    member = facts.members.get(route.cluster or "")
     if member is None or info.llm_deployment is None:
         return True, None
     if not reachable(ctx.fleet, member):
@@ -322,6 +384,7 @@ class SitePlan:
     rendered: Rendered | None = None
     reachable_backends: int = -1  # -1: a managed or unplaced site
     pending: list[str] = field(default_factory=list)
+    routes: list[gateway.ResolvedBackend] = field(default_factory=list)
 
 
 @dataclass
@@ -346,14 +409,15 @@ def plan_managed_site(facts: Facts, found: SiteFacts, result: EndpointPlan) -> S
     rendered = gateway.managed_site(owner, site)
     result.add(Desired(IN_CLUSTER, PART, rendered.objects))
     for info in facts.backends:
-        member = facts.members.get(info.cluster or "")
-        if member is None:
-            continue
-        policy = gateway.provider_ingress(
-            owner, site, info.seen_from(), in_owner_cluster=member.kubeconfig is None
-        )
-        if policy is not None:
-            result.add(Desired(member.name, PART, [policy]))
+        for route in info.routes:
+            member = facts.members.get(route.cluster or "")
+            if member is None:
+                continue
+            policy = gateway.provider_ingress(
+                owner, site, info.seen_from(route), in_owner_cluster=member.kubeconfig is None
+            )
+            if policy is not None:
+                result.add(Desired(member.name, PART, [policy]))
     return SitePlan(site_entry(site, "", rendered.url), rendered)
 
 
@@ -368,32 +432,15 @@ def plan_self_managed_site(facts: Facts, found: SiteFacts, result: EndpointPlan)
     pending: list[str] = []
     resolved = []
     for info in facts.backends:
-        if not info.crosses_to(cluster.name):
-            resolved.append(info.seen_from())
-            continue
-        member = facts.members.get(info.cluster or "")
-        if member is not None and info.llm_deployment is not None and found.frozen:
-            result.add(Desired(member.name, PART, None))
-        elif member is not None and info.llm_deployment is not None:
-            exported = gateway.export(
-                owner, site.location, info.llm_deployment, info.port,
-                peer_cidrs=cluster.egress_cidrs, in_owner_cluster=member.kubeconfig is None,
-            )  # fmt: skip
-            result.add(Desired(member.name, PART, exported))
-            if not cluster.egress_cidrs:
-                pending.append(
-                    f"{info.name} in {member.name} admits no traffic from {cluster.name}: "
-                    f"annotate its registration Secret with {EGRESS_CIDRS_ANNOTATION} (or pass "
-                    "--egress-cidr for the operator's own cluster)"
-                )
-        address = found.addresses.get(info.name)
-        if address is None:
-            pending.append(
-                f"{info.name} in {info.cluster} has no load-balancer address yet for the "
-                f"{site.location} site"
+        for route in info.routes:
+            if not info.crosses(route, cluster.name) or route.cluster is None:
+                resolved.append(info.seen_from(route))
+                continue
+            reached = plan_crossing(
+                facts, found, info, route, gateway_cluster=cluster, result=result, pending=pending
             )
-        else:
-            resolved.append(info.seen_from(address))
+            if reached is not None:
+                resolved.append(reached)
     settings = facts.settings
     rendered = gateway.self_managed_site(
         facts.spec, owner, site, resolved, cluster=cluster.name,
@@ -403,7 +450,54 @@ def plan_self_managed_site(facts: Facts, found: SiteFacts, result: EndpointPlan)
     )  # fmt: skip
     objects = None if found.frozen else [*found.mirrored, *rendered.objects]
     result.add(Desired(cluster.name, PART, objects))
-    return SitePlan(site_entry(site, cluster.name, rendered.url), rendered, len(resolved), pending)
+    return SitePlan(
+        site_entry(site, cluster.name, rendered.url), rendered, len(resolved), pending, resolved
+    )
+
+
+def plan_crossing(
+    facts: Facts,
+    found: SiteFacts,
+    info: BackendInfo,
+    route: Route,
+    *,
+    gateway_cluster: MemberCluster,
+    result: EndpointPlan,
+    pending: list[str],
+) -> gateway.ResolvedBackend | None:
+    """Opens the path from a site's gateway to a placement in another cluster (a load
+    balancer and the policy admitting the gateway's cluster); the route once it has an
+    address. A silent cluster's export is left as it is."""
+    site, cluster, where = found.site, gateway_cluster, str(route.cluster)
+    member = facts.members.get(where)
+    if member is not None and info.llm_deployment is not None:
+        if where in found.silent:
+            result.add(Desired(member.name, PART, None))
+        else:
+            exported = gateway.export(
+                facts.owner, site.location, info.llm_deployment, info.port,
+                peer_cidrs=cluster.egress_cidrs, in_owner_cluster=member.kubeconfig is None,
+            )  # fmt: skip
+            result.add(Desired(member.name, PART, exported))
+            if not cluster.egress_cidrs:
+                pending.append(
+                    f"{info.name} in {member.name} admits no traffic from {cluster.name}: "
+                    f"annotate its registration Secret with {EGRESS_CIDRS_ANNOTATION} (or pass "
+                    "--egress-cidr for the operator's own cluster)"
+                )
+    address = found.addresses.get((info.name, where))
+    if address is not None:
+        return info.seen_from(route, address)
+    if where in found.silent:
+        pending.append(
+            f"{info.name} in {where}: the cluster does not answer and its address for the "
+            f"{site.location} site is not known yet"
+        )
+    else:
+        pending.append(
+            f"{info.name} in {where} has no load-balancer address yet for the {site.location} site"
+        )
+    return None
 
 
 def site_entry(site: Site, cluster: str, url: str) -> dict[str, Any]:
@@ -434,6 +528,9 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
             deployment = executed.object(entry["cluster"], f"Deployment/{name}")
             replicas = int((deployment.get("status") or {}).get("readyReplicas") or 0)
             entry["ready"] = replicas >= found.site.replicas
+        routes = site_routes(facts, found, site_plan)
+        if routes:
+            entry["routes"] = routes
         sites.append(entry)
     backends = [
         {
@@ -482,6 +579,38 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
         ),
     }
     return new, []
+
+
+def site_routes(facts: Facts, found: SiteFacts, site_plan: SitePlan) -> list[dict[str, Any]]:
+    """The routes of a site's gateway as its config has them: group, weight and URL of each
+    backend's placement. A gateway left as it is keeps the routes recorded before."""
+    if found.site.management == "managed":
+        return []
+    if found.frozen or (found.problem is not None and found.problem.severity == UNKNOWN):
+        before: Mapping[str, Any] = next(
+            (s for s in facts.old.get("sites") or [] if s.get("location") == found.site.location),
+            {},
+        )
+        return [dict(r) for r in before.get("routes") or []]
+    resolved = site_plan.routes
+    routing = facts.spec.routing or Routing()
+    cluster = found.cluster.name if found.cluster else None
+    groups, _ = gateway.model_groups(
+        facts.spec.model_alias, found.site.location, resolved, routing.prefer_local, cluster
+    )
+    weights = gateway.route_weights(groups, resolved)
+    return [
+        {
+            "backend": resolved[i].name,
+            "cluster": resolved[i].cluster or "",
+            "location": resolved[i].location,
+            "group": group,
+            "weight": weights[i],
+            "url": resolved[i].api_base,
+        }
+        for group, indexes in groups.items()
+        for i in indexes
+    ]
 
 
 def unreachable_message(silent: Sequence[BackendInfo]) -> str:

@@ -1,11 +1,13 @@
 """ChatEndpoint -> a LiteLLM gateway for one self-managed site, or the wiring of a managed site.
 
-Pure: backends arrive resolved (URL, location, credentials reference); objects come out.
+Pure: backends arrive resolved as routes (one per serving placement of a model, with its URL,
+location, cluster and ready replicas; one per provider endpoint); objects come out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -35,7 +37,9 @@ STRATEGIES = {
 
 @dataclass(frozen=True)
 class ResolvedBackend:
-    """A backend as a gateway reaches it."""
+    """One route of a backend as a gateway reaches it: a provider endpoint, or one serving
+    placement of an LLMDeployment (a model spread over clusters has one route per cluster,
+    all with the backend's name)."""
 
     name: str
     location: str
@@ -49,6 +53,18 @@ class ResolvedBackend:
     cluster: str | None = None  # cluster of an LLMDeployment backend's model server
     port: int = 0
     egress_cidrs: tuple[str, ...] = ()
+    # Ready model-server replicas of the placement; None for a provider endpoint or a model
+    # not placed yet (nothing to weigh by).
+    ready: int | None = None
+
+
+# Model groups after the primary one (the alias), in the order the gateway tries them.
+NEARBY = "nearby"  # the backends' other clusters at the site's location
+REMOTE = "remote"  # the other location
+FALLBACK = "fallback"  # fallbackOnly backends
+STANDBY = "standby"  # placements without a ready replica while their model has ready ones
+# Largest factor route weights are scaled by (a backend's weight is at most 100).
+MAX_SCALE = 10_000
 
 
 def site_name(owner: Owner, location: str) -> str:
@@ -65,33 +81,112 @@ def plugin_source() -> str:
 
 
 def model_groups(
-    alias: str, location: str, backends: Sequence[ResolvedBackend], prefer_local: bool
+    alias: str,
+    location: str,
+    backends: Sequence[ResolvedBackend],
+    prefer_local: bool,
+    cluster: str | None = None,
 ) -> tuple[dict[str, list[int]], list[dict[str, list[str]]]]:
-    """Backend indexes per model group, and the fallback chain of the primary group.
+    """Route indexes per model group, and the fallback chain of the primary group.
 
-    The primary group is the alias: the non-fallback backends, only the local ones when the
-    site prefers local backends and has any; the others form `<alias>--remote`, tried next;
-    fallback-only backends form `<alias>--fallback`, tried last.
+    With `prefer_local`, each backend's routes are ranked from the site: its placement in the
+    site's own `cluster`, then its placements in other clusters of the site's location, then
+    those at the other location. The primary group (the alias) holds each backend's best
+    routes at the site's location; `<alias>--nearby` the other clusters of that location of
+    the backends that also run in the site's cluster; `<alias>--remote` the other location
+    (the primary group itself when nothing is at the site's location). Without
+    `prefer_local`, every route is in the primary group. Fallback-only backends form
+    `<alias>--fallback`. A placement without a ready replica while another placement of its
+    model has some takes no share of the traffic: it stays as a last resort in
+    `<alias>--standby`, tried after everything else (its pods may be about to become ready,
+    and a model's readiness in status lags the pods'). A backend with one route is ranked by
+    its location alone, as before models were spread over clusters.
     """
-    regular = [i for i, b in enumerate(backends) if not b.fallback_only]
-    local = [i for i in regular if backends[i].location == location]
-    primary = local if prefer_local and local else regular
+    standby = _standby(backends)
+    regular = [i for i, b in enumerate(backends) if not b.fallback_only and i not in standby]
+    primary, nearby, remote = regular, [], []
+    if prefer_local:
+        local = [i for i in regular if backends[i].location == location]
+        in_cluster = {
+            backends[i].name
+            for i in local
+            if cluster is not None and backends[i].cluster == cluster
+        }
+        nearby = [
+            i for i in local if backends[i].name in in_cluster and backends[i].cluster != cluster
+        ]
+        if local:
+            primary = [i for i in local if i not in nearby]
+            remote = [i for i in regular if i not in local]
     groups = {alias: primary}
-    remote = [i for i in regular if i not in primary]
-    if remote:
-        groups[f"{alias}--remote"] = remote
-    fallback = [i for i, b in enumerate(backends) if b.fallback_only]
-    if fallback:
-        groups[f"{alias}--fallback"] = fallback
+    for suffix, indexes in (
+        (NEARBY, nearby),
+        (REMOTE, remote),
+        (FALLBACK, [i for i, b in enumerate(backends) if b.fallback_only and i not in standby]),
+        (STANDBY, sorted(standby)),
+    ):
+        if indexes:
+            groups[f"{alias}--{suffix}"] = indexes
     chain = [name for name in groups if name != alias]
     return groups, ([{alias: chain}] if chain else [])
 
 
+def _standby(backends: Sequence[ResolvedBackend]) -> set[int]:
+    """Routes without a ready replica whose backend has a route with some."""
+    serving = {b.name for b in backends if b.ready}
+    return {i for i, b in enumerate(backends) if b.ready == 0 and b.name in serving}
+
+
+def route_weights(
+    groups: dict[str, list[int]], backends: Sequence[ResolvedBackend]
+) -> dict[int, int]:
+    """The weight of each route within its group. A backend's share of a group is its weight
+    (at least 1); a backend with several routes in the group divides its share between them
+    by their ready replicas (evenly when none is ready). Weights are whole numbers: the
+    shares of such backends are scaled by a common multiple, and a backend alone in its
+    group, or with a single route there, keeps its weight as it is."""
+    weights: dict[int, int] = {}
+    for indexes in groups.values():
+        by_backend: dict[str, list[int]] = {}
+        for i in indexes:
+            by_backend.setdefault(backends[i].name, []).append(i)
+        parts: dict[str, list[int]] = {}
+        for name, routes in by_backend.items():
+            if len(routes) > 1:
+                ready = [max(backends[i].ready or 0, 0) for i in routes]
+                ready = ready if any(ready) else [1] * len(ready)
+                divisor = math.gcd(*ready)
+                parts[name] = [r // divisor for r in ready]
+        scale = math.lcm(*(sum(p) for p in parts.values())) if parts else 1
+        scale = min(scale, MAX_SCALE)  # beyond it the shares are rounded down
+        for name, routes in by_backend.items():
+            share = max(backends[routes[0]].weight, 1) * scale
+            for position, i in enumerate(routes):
+                part = parts.get(name)
+                weights[i] = share if part is None else share * part[position] // sum(part) or 1
+    return weights
+
+
+def route_id(backends: Sequence[ResolvedBackend], index: int) -> str:
+    """A route's id in the gateway: the backend's name, with its cluster when the backend has
+    several routes."""
+    backend = backends[index]
+    if sum(1 for b in backends if b.name == backend.name) > 1:
+        return f"{backend.name}@{backend.cluster or 'local'}"
+    return backend.name
+
+
 def litellm_config(
-    spec: ChatEndpointSpec, location: str, backends: Sequence[ResolvedBackend]
+    spec: ChatEndpointSpec,
+    location: str,
+    backends: Sequence[ResolvedBackend],
+    cluster: str | None = None,
 ) -> dict[str, Any]:
     routing = spec.routing or Routing()
-    groups, fallbacks = model_groups(spec.model_alias, location, backends, routing.prefer_local)
+    groups, fallbacks = model_groups(
+        spec.model_alias, location, backends, routing.prefer_local, cluster
+    )
+    weights = route_weights(groups, backends)
     model_list = []
     for group, indexes in groups.items():
         for i in indexes:
@@ -99,14 +194,18 @@ def litellm_config(
             params: dict[str, Any] = {
                 "model": backend.model,
                 "api_base": backend.api_base,
-                "weight": max(backend.weight, 1),
+                "weight": weights[i],
                 "timeout": routing.timeout_seconds,
             }
             params["api_key"] = f"os.environ/{key_env(i)}" if backend.key else "none"
             if backend.api_version:
                 params["api_version"] = backend.api_version
             model_list.append(
-                {"model_name": group, "litellm_params": params, "model_info": {"id": backend.name}}
+                {
+                    "model_name": group,
+                    "litellm_params": params,
+                    "model_info": {"id": route_id(backends, i)},
+                }
             )
     guard = spec.guardrails or Guardrails()
     callbacks = [f"{PLUGIN}.guard", "prometheus"]  # prometheus: request metrics on /metrics/
@@ -199,7 +298,9 @@ def self_managed_site(
                               extra_labels={labels.LOCATION: site.location})  # fmt: skip
 
     selector = {labels.OWNER: owner.label, labels.ROLE: ROLE, labels.LOCATION: site.location}
-    config_text = yaml.safe_dump(litellm_config(spec, site.location, backends), sort_keys=False)
+    config_text = yaml.safe_dump(
+        litellm_config(spec, site.location, backends, cluster), sort_keys=False
+    )
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
