@@ -1,7 +1,7 @@
 """ChatEndpoints over models spread across the fleet, through the engine: each site routes to
 every serving placement (its own cluster first, then its location, then the other, then
-fallbacks, weighted by ready replicas), against the in-memory fleet (cloud, onprem,
-onprem2)."""
+fallbacks, weighted by ready replicas), and FleetPolicies refuse sites, provider-run parts
+and cross-location routes, against the in-memory fleet (cloud, onprem, onprem2)."""
 
 from __future__ import annotations
 
@@ -242,6 +242,164 @@ def test_a_silent_placement_whose_address_is_not_recorded_leaves_the_gateway_as_
     h.reconcile(KIND, "chat")
     assert h.fleet.writes() == 0
     assert h.fleet.onprem.objects[("ConfigMap", NS, "chat-onprem")] == before
+
+
+# --- FleetPolicies ----------------------------------------------------------------------------
+
+
+def policy(h: Harness, **rules: Any) -> None:
+    h.policies.policies["team-rules"] = {
+        "namespaceSelector": {"matchLabels": {"data-class": "restricted"}},
+        **rules,
+    }
+    h.policies.namespace_labels[NS] = {"data-class": "restricted"}
+
+
+ONPREM_ONLY = {"allowedLocations": ["onprem"]}
+NO_MANAGED = {"managedProviders": "Deny"}
+NO_CROSSING = {"crossLocationRouting": "Deny"}
+HYBRID = [{"location": "cloud"}, {"location": "onprem"}]
+BACKEND = {"llmDeploymentRef": {"name": "m"}}
+
+
+def hub_site(h: Harness) -> set[str]:
+    return {n for n in h.fleet.hub.names() if n.endswith("/chat-cloud")}
+
+
+@pytest.mark.parametrize(
+    ("rules", "sites", "backends", "field", "absent"),
+    [
+        (ONPREM_ONLY, HYBRID, [BACKEND], "spec.sites[0].location", hub_site),
+        (
+            NO_MANAGED,
+            [MANAGED_SITE, {"location": "onprem"}],
+            [BACKEND],
+            "spec.sites[0].managed",
+            hub_site,
+        ),
+        (
+            NO_MANAGED,
+            [{"location": "onprem"}],
+            [BACKEND, {"managed": AOAI}],
+            "spec.backends[1].managed",
+            lambda h: {r[1] for r in routes(h, "onprem", "onprem")} & {"managed-1"},
+        ),
+        (
+            NO_MANAGED,
+            [{"location": "onprem"}],
+            [BACKEND, {"managed": AOAI, "fallbackOnly": True}],
+            "spec.backends[1].managed",
+            lambda h: set(chain(h, "onprem", "onprem")) & {"chat--fallback"},
+        ),
+        (
+            NO_CROSSING,
+            [{"location": "onprem"}],
+            [BACKEND],
+            "spec.backends[0].llmDeploymentRef",
+            lambda h: (
+                {r[1] for r in routes(h, "onprem", "onprem")} & {"m@in-cluster"}
+                | {n for n in h.fleet.hub.names() if "-to-" in n}
+            ),
+        ),
+    ],
+    ids=["site-location", "managed-site", "managed-backend", "managed-fallback", "crossing"],
+)
+def test_a_policy_refuses_the_forbidden_part_and_says_which_and_why(
+    rules: dict[str, Any],
+    sites: list[dict[str, Any]],
+    backends: list[dict[str, Any]],
+    field: str,
+    absent: Any,
+) -> None:
+    h = three()
+    policy(h, **rules)
+    model(h, "m", SPREAD)
+    h.create("ChatEndpoint", "chat", endpoint(sites, backends))
+    outcome = h.reconcile(KIND, "chat")
+    serve(h, {})
+    status = h.status("ChatEndpoint", "chat")
+    ready, degraded = condition(status, "Ready"), condition(status, "Degraded")
+    assert (ready["status"], ready["reason"]) == ("False", "PolicyViolation")
+    assert (degraded["status"], degraded["reason"]) == ("True", "PolicyViolation")
+    assert field in ready["message"]
+    assert "FleetPolicy team-rules" in ready["message"]
+    assert ("Warning", "PolicyViolation") in [(e.type, e.reason) for e in outcome.events]
+    assert not absent(h), "nothing of the forbidden part is applied"
+    assert "Deployment/chat-onprem" in h.fleet.onprem.names(), "the rest runs"
+    h.fleet.reset_counts()
+    again = h.reconcile(KIND, "chat")
+    assert (again.status, again.events, h.fleet.writes()) == (None, [], 0)
+
+
+def test_a_refused_site_and_backend_are_reported_as_such() -> None:
+    h = three()
+    policy(h, **ONPREM_ONLY, **NO_MANAGED)
+    model(h, "m", {**SPREAD, "placement": {"location": "onprem"}, "replicas": 4})
+    serve(h, endpoint(HYBRID, [BACKEND, {"managed": AOAI, "fallbackOnly": True}]))
+    status = h.status("ChatEndpoint", "chat")
+    cloud, onprem = status["sites"]
+    assert (cloud["cluster"], cloud["ready"], "routes" in cloud) == ("", False, False)
+    assert onprem["ready"] is True
+    assert [(b["name"], b["state"], b["ready"]) for b in status["backends"]] == [
+        ("m", "Ready", True),
+        ("managed-1", "Refused", False),
+    ]
+    placed = condition(status, "Placed")
+    assert (placed["status"], placed["reason"]) == ("False", "PolicyViolation")
+    env = h.fleet.onprem.objects[("Deployment", NS, "chat-onprem")]["spec"]["template"]["spec"]
+    assert "aoai" not in str(env["containers"][0]["env"]), "a refused backend's key is not read"
+    assert "Secret/aoai" not in h.fleet.onprem.names()
+
+
+def hybrid(h: Harness) -> None:
+    """A running hybrid endpoint: a model on each location, each site routing to both."""
+    model(h, "a", {**SPREAD, "placement": {"location": "onprem"}, "replicas": 1})
+    model(h, "b", {**SPREAD, "placement": {"location": "cloud"}, "replicas": 1})
+    refs = [{"llmDeploymentRef": {"name": "a"}}, {"llmDeploymentRef": {"name": "b"}}]
+    serve(h, endpoint(HYBRID, refs))
+    assert condition(h.status("ChatEndpoint", "chat"), "Ready")["status"] == "True"
+    assert [r[:2] for r in routes(h, "in-cluster", "cloud")] == [
+        ("chat", "b"),
+        ("chat--remote", "a"),
+    ]
+
+
+def test_a_tightened_policy_removes_the_crossing_routes_on_the_next_reconcile() -> None:
+    h = Harness()
+    hybrid(h)
+    assert "Service/chat-cloud-to-a" in h.fleet.onprem.names()
+    policy(h, **NO_CROSSING)
+    h.reconcile(KIND, "chat")
+    assert [r[:2] for r in routes(h, "in-cluster", "cloud")] == [("chat", "b")]
+    assert [r[:2] for r in routes(h, "onprem", "onprem")] == [("chat", "a")]
+    assert not {n for c in h.fleet.clusters() for n in c.names() if "-to-" in n}
+    status = h.status("ChatEndpoint", "chat")
+    assert condition(status, "Ready")["reason"] == "PolicyViolation"
+    message = condition(status, "Ready")["message"]
+    assert "spec.backends[0].llmDeploymentRef" in message
+    assert "spec.backends[1].llmDeploymentRef" in message
+    h.fleet.reset_counts()
+    assert h.reconcile(KIND, "chat").status is None
+    assert h.fleet.writes() == 0
+
+
+def test_a_tightened_policy_reaches_a_gateway_left_as_it_is_for_a_silent_cluster() -> None:
+    h = three()
+    munich = {"clusterSelector": {"matchLabels": {"region": "dc-munich"}}}
+    model(h, "a", {**SPREAD, "placement": {"location": "onprem", **munich}, "replicas": 1})
+    model(h, "b", {**SPREAD, "placement": {"location": "cloud"}, "replicas": 1})
+    refs = [{"llmDeploymentRef": {"name": "a"}}, {"llmDeploymentRef": {"name": "b"}}]
+    serve(h, endpoint([{"location": "onprem"}], refs))
+    assert [r[1] for r in routes(h, "onprem", "onprem")] == ["a", "b"]
+    for site in h.fleet.hub.objects[("ChatEndpoint", NS, "chat")]["status"]["sites"]:
+        site.pop("routes")  # no address recorded for a's route: the gateway would be kept
+    h.fleet.onprem2.silent = True  # type: ignore[union-attr]
+    h.reconcile(llmdeployment.KIND_SPEC, "a")
+    policy(h, **NO_CROSSING)
+    h.reconcile(KIND, "chat")
+    assert "b" not in [r[1] for r in routes(h, "onprem", "onprem")], "the forbidden route is gone"
+    assert "Service/chat-onprem-to-b" not in h.fleet.hub.names()
+    assert condition(h.status("ChatEndpoint", "chat"), "Ready")["reason"] == "PolicyViolation"
 
 
 # --- weights ----------------------------------------------------------------------------------

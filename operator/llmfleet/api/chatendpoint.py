@@ -241,7 +241,7 @@ class SiteStatus(ApiModel):
     """Whether the site answers."""
     routes: list[RouteStatus] | None = Field(default=None, max_length=256)
     """The routes of a self-managed site's gateway, as its config has them (none for a
-    managed site)."""
+    managed site, or one a FleetPolicy refuses)."""
 
 
 class BackendStatus(ApiModel):
@@ -256,7 +256,8 @@ class BackendStatus(ApiModel):
     ready: bool = False
     """Whether it is ready."""
     state: str = Field(default="", max_length=16)
-    """Ready, NotReady, or Unknown (its cluster does not answer)."""
+    """Ready, NotReady, Unknown (its cluster does not answer), or Refused (a FleetPolicy
+    forbids it: no gateway routes to it)."""
     cluster: str = Field(default="", max_length=253)
     """Member cluster serving a self-managed backend."""
 

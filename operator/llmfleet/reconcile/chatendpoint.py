@@ -1,7 +1,7 @@
 """ChatEndpoint through the engine: resolve the backends and every placement they serve from,
-place each self-managed site's gateway with a route to each placement (its own cluster first,
-then its location, then the other), open the paths to placements in other clusters, wire
-managed sites, report."""
+leave out what the namespace's FleetPolicies forbid, place each self-managed site's gateway
+with a route to each placement (its own cluster first, then its location, then the other),
+open the paths to placements in other clusters, wire managed sites, report."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from llmfleet.children import CHAT_ENDPOINT, WHOLE
 from llmfleet.names import service_name
 from llmfleet.placement import modes
 from llmfleet.placement.clusters import EGRESS_CIDRS_ANNOTATION, IN_CLUSTER, MemberCluster
+from llmfleet.placement.policy import Residency, Violation
 from llmfleet.reconcile.engine import (
     UNKNOWN,
     Desired,
@@ -56,6 +57,8 @@ CONDITIONS = ("Ready", "Placed", "Segmented", "Degraded")
 AZURE_OPENAI_API_VERSION = "2024-10-21"
 # Site problems that mean a gateway has nowhere to run.
 NOT_PLACED = ("NoCluster", "InsufficientGPU", "NoNodes", "ClusterUnreachable")
+POLICY_VIOLATION = "PolicyViolation"
+MESSAGE_LIMIT = 4096  # a condition message's bound
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,16 @@ class BackendInfo:
     why: str = ""  # what its model says when it is not ready
     # Every serving placement of a self-managed model; one route otherwise.
     routes: tuple[Route, ...] = ()
+    # The spec field that names it (spec.backends[i].managed or .llmDeploymentRef), and
+    # whether it is provider-run (a cloud endpoint, whatever its site).
+    field: str = ""
+    managed: bool = False
+    refused: bool = False  # forbidden by a FleetPolicy: left out of every gateway
 
     @property
     def state(self) -> str:
+        if self.refused:
+            return "Refused"
         return {True: "Ready", False: "NotReady", None: "Unknown"}[self.ready]
 
     def crosses(self, route: Route, cluster: str) -> bool:
@@ -135,8 +145,22 @@ class SiteFacts:
     silent: set[str] = field(default_factory=set)
     mirrored: list[dict[str, Any]] = field(default_factory=list)
     # A backend's cluster does not answer and its route's address is not known: the site's
-    # gateway is left as it is until it does.
+    # gateway is left as it is until it does (unless a policy forbids one of its routes).
     frozen: bool = False
+    # What the FleetPolicies forbid: the site itself (it is not deployed), and the routes it
+    # may not take, by backend name and cluster (None: the backend's one route).
+    refused: list[Violation] = field(default_factory=list)
+    forbidden: set[tuple[str, str | None]] = field(default_factory=set)
+
+    @property
+    def location(self) -> str:
+        """Where its traffic leaves from: a provider-run site is a cloud endpoint."""
+        return modes.MANAGED_LOCATION if self.site.management == "managed" else self.site.location
+
+    def allowed(self, info: BackendInfo) -> list[Route]:
+        if info.refused:
+            return []
+        return [r for r in info.routes if (info.name, r.cluster) not in self.forbidden]
 
 
 @dataclass
@@ -152,6 +176,8 @@ class Facts:
     members: dict[str, MemberCluster]
     sites: list[SiteFacts] = field(default_factory=list)
     new_key: dict[str, Any] | None = None
+    # Every part of the spec the namespace's FleetPolicies forbid, each named once.
+    violations: list[Violation] = field(default_factory=list)
 
 
 def managed_model(managed: ManagedEndpoint, alias: str) -> tuple[str, str | None]:
@@ -182,6 +208,7 @@ def resolve_one(
             key=backend.managed.api_key_secret_ref,
             egress_cidrs=tuple(backend.managed.egress_cidrs), weight=weight,
             fallback_only=fallback_only, routes=(Route(None, modes.MANAGED_LOCATION),),
+            field=f"spec.backends[{index}].managed", managed=True,
         )  # fmt: skip
     ref = backend.llm_deployment_ref
     if ref is None:
@@ -204,6 +231,7 @@ def resolve_one(
         ready = None
     name = backend.name or ref.name
     why = str(ready_condition.get("message", ""))
+    field_name = f"spec.backends[{index}].llmDeploymentRef"
     if llm.managed is not None:
         model, version = managed_model(llm.managed, llm.model.name)
         return BackendInfo(
@@ -211,6 +239,7 @@ def resolve_one(
             url=llm.managed.url, api_version=version, key=llm.managed.api_key_secret_ref,
             llm_spec=llm, egress_cidrs=tuple(llm.managed.egress_cidrs), weight=weight,
             fallback_only=fallback_only, why=why, routes=(Route(None, modes.MANAGED_LOCATION),),
+            field=field_name, managed=True,
         )  # fmt: skip
     port = RUNTIMES[llm.runtime or DEFAULT_RUNTIME].port
     serving = serving_placement(status)
@@ -219,7 +248,7 @@ def resolve_one(
         ready=ready, url=f"http://{service_name(ref.name)}.{namespace}.svc:{port}/v1",
         llm_deployment=ref.name, llm_spec=llm, cluster=serving.get("cluster") or None,
         port=port, weight=weight, fallback_only=fallback_only, why=why,
-        routes=routes_of(status, llm.placement.location),
+        routes=routes_of(status, llm.placement.location), field=field_name,
     )  # fmt: skip
 
 
@@ -237,14 +266,18 @@ def routes_of(status: Mapping[str, Any], location: str) -> tuple[Route, ...]:
     return tuple(found[c] for c in sorted(found)) or (Route(None, location),)
 
 
-def required_secrets(spec: ChatEndpointSpec, backends: list[BackendInfo]) -> list[SecretKeyRef]:
-    refs = [b.key for b in backends if b.key]
+def required_secrets(
+    spec: ChatEndpointSpec, backends: Sequence[BackendInfo], sites: Sequence[SiteFacts] = ()
+) -> list[SecretKeyRef]:
+    """The Secrets the endpoint reads; a backend or site a policy refuses needs none."""
+    refused_sites = {s.index for s in sites if s.refused}
+    refs = [b.key for b in backends if b.key and not b.refused]
     if spec.auth and spec.auth.api_key_secret_ref:
         refs.append(spec.auth.api_key_secret_ref)
     refs += [
         s.managed.api_key_secret_ref
-        for s in spec.sites
-        if s.managed and s.managed.api_key_secret_ref
+        for i, s in enumerate(spec.sites)
+        if s.managed and s.managed.api_key_secret_ref and i not in refused_sites
     ]
     return refs
 
@@ -271,7 +304,10 @@ def gather(subject: Subject, ctx: Context) -> Facts:
     spec: ChatEndpointSpec = subject.spec
     owner = subject.owner
     backends = resolve(ctx, owner.namespace, spec)
-    check_secrets(ctx.reads, owner.namespace, required_secrets(spec, backends))
+    residency = ctx.reads.residency(owner.namespace)
+    sites = [SiteFacts(site, index) for index, site in enumerate(spec.sites)]
+    found = refuse(residency, sites, backends)
+    check_secrets(ctx.reads, owner.namespace, required_secrets(spec, backends, sites))
     llm_specs = {b.llm_deployment: b.llm_spec for b in backends if b.llm_deployment and b.llm_spec}
     llm_specs |= {b.name: b.llm_spec for b in backends if b.llm_spec}
     key, new_key = master_key(ctx, spec, owner)
@@ -280,12 +316,66 @@ def gather(subject: Subject, ctx: Context) -> Facts:
         spec=spec, owner=owner, old=subject.old, generation=subject.generation,
         mode=modes.chat_endpoint_mode(spec, llm_specs) or "", backends=backends, key=key,
         settings=ctx.settings, members={m.name: m for m in members}, new_key=new_key,
+        violations=found,
     )  # fmt: skip
-    for index, site in enumerate(spec.sites):
-        found = SiteFacts(site, index)
-        gather_site(ctx, facts, found)
-        facts.sites.append(found)
+    for site in sites:
+        if not site.refused:
+            gather_site(ctx, facts, site)
+    facts.sites = sites
     return facts
+
+
+def refuse(
+    residency: Residency, sites: Sequence[SiteFacts], backends: Sequence[BackendInfo]
+) -> list[Violation]:
+    """Marks what the namespace's FleetPolicies forbid: a site at a location they rule out or
+    a provider-run one while they deny managed providers (not deployed); a provider-run
+    backend likewise (left out of every gateway); and a route from a site to a placement at
+    another location while they deny cross-location routing (left out of that site's
+    gateway). Returns the violations, each once."""
+    found: list[Violation | None] = []
+    for backend in backends:
+        if backend.managed:
+            refused = [
+                residency.managed_violation(backend.field, remedy="use a self-managed backend"),
+                residency.location_violation(
+                    modes.MANAGED_LOCATION, backend.field, remedy="remove the backend"
+                ),
+            ]
+            backend.refused = any(refused)
+            found += refused
+    for site in sites:
+        field_name = f"spec.sites[{site.index}]"
+        refused = [residency.location_violation(site.site.location, f"{field_name}.location")]
+        if site.site.management == "managed":
+            refused.append(
+                residency.managed_violation(
+                    f"{field_name}.managed", remedy="use a self-managed site instead"
+                )
+            )
+            if site.site.location != modes.MANAGED_LOCATION:
+                refused.append(
+                    residency.location_violation(
+                        modes.MANAGED_LOCATION,
+                        f"{field_name}.managed",
+                        remedy="use a self-managed site",
+                    )
+                )
+        site.refused = [v for v in refused if v is not None]
+        found += site.refused
+        if site.refused:
+            continue
+        for backend in backends:
+            if backend.refused:
+                continue
+            for route in backend.routes:
+                crossing = residency.cross_location_violation(
+                    site.location, route.location, backend.field
+                )
+                if crossing is not None:
+                    site.forbidden.add((backend.name, route.cluster))
+                    found.append(crossing)
+    return list(dict.fromkeys(v for v in found if v is not None))
 
 
 def gather_site(ctx: Context, facts: Facts, found: SiteFacts) -> None:
@@ -321,7 +411,7 @@ def gather_site(ctx: Context, facts: Facts, found: SiteFacts) -> None:
     recorded = recorded_addresses(facts.old, site.location)
     unknown = False
     for info in facts.backends:
-        for route in info.routes:
+        for route in found.allowed(info):
             if not info.crosses(route, cluster.name) or route.cluster is None:
                 continue
             answered, address = export_address(ctx, facts, site, info, route)
@@ -331,10 +421,11 @@ def gather_site(ctx: Context, facts: Facts, found: SiteFacts) -> None:
                 unknown = unknown or address is None
             found.addresses[(info.name, route.cluster)] = address
     # A route to a silent cluster keeps the address an earlier pass recorded; without one the
-    # gateway is left as it is.
-    found.frozen = unknown
+    # gateway is left as it is, unless a policy forbids one of its routes: then it is
+    # rendered without the forbidden routes (and without the silent ones it cannot address).
+    found.frozen = unknown and not (found.forbidden or any(b.refused for b in facts.backends))
     if cluster.kubeconfig is not None:
-        refs = [facts.key, *(b.key for b in facts.backends if b.key)]
+        refs = [facts.key, *(b.key for b in facts.backends if b.key and not b.refused)]
         found.mirrored = mirrored_secrets(ctx.reads, owner, refs, creating=facts.new_key)
 
 
@@ -382,7 +473,7 @@ class SitePlan:
 
     entry: dict[str, Any]
     rendered: Rendered | None = None
-    reachable_backends: int = -1  # -1: a managed or unplaced site
+    reachable_backends: int = -1  # -1: a managed, unplaced or refused site
     pending: list[str] = field(default_factory=list)
     routes: list[gateway.ResolvedBackend] = field(default_factory=list)
 
@@ -397,7 +488,9 @@ def plan(facts: Facts) -> EndpointPlan:
     if facts.new_key is not None:
         result.creations.append(facts.new_key)
     for found in facts.sites:
-        if found.site.management == "managed":
+        if found.refused:
+            result.sites.append(SitePlan(site_entry(found.site, "", "")))  # not deployed
+        elif found.site.management == "managed":
             result.sites.append(plan_managed_site(facts, found, result))
         else:
             result.sites.append(plan_self_managed_site(facts, found, result))
@@ -409,7 +502,7 @@ def plan_managed_site(facts: Facts, found: SiteFacts, result: EndpointPlan) -> S
     rendered = gateway.managed_site(owner, site)
     result.add(Desired(IN_CLUSTER, PART, rendered.objects))
     for info in facts.backends:
-        for route in info.routes:
+        for route in found.allowed(info):
             member = facts.members.get(route.cluster or "")
             if member is None:
                 continue
@@ -432,7 +525,7 @@ def plan_self_managed_site(facts: Facts, found: SiteFacts, result: EndpointPlan)
     pending: list[str] = []
     resolved = []
     for info in facts.backends:
-        for route in info.routes:
+        for route in found.allowed(info):
             if not info.crosses(route, cluster.name) or route.cluster is None:
                 resolved.append(info.seen_from(route))
                 continue
@@ -534,7 +627,8 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
         sites.append(entry)
     backends = [
         {
-            "name": b.name, "location": b.location, "url": b.url, "ready": bool(b.ready),
+            "name": b.name, "location": b.location, "url": b.url,
+            "ready": bool(b.ready) and not b.refused,
             "state": b.state, "cluster": b.cluster or "",
         }
         for b in facts.backends
@@ -542,7 +636,7 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
     pending = [p for s in planned.sites for p in s.pending]
     reachable_everywhere = all(s.reachable_backends != 0 for s in planned.sites)
     problems = list(planned.findings)
-    silent = [b for b in facts.backends if b.ready is None]
+    silent = [b for b in facts.backends if b.ready is None and not b.refused]
     ready, reason, why = readiness(facts, sites, problems, pending, reachable_everywhere)
     roles: list[str] = []
     objects: set[str] = set()
@@ -551,12 +645,20 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
             roles += [r for r in site_plan.rendered.roles if r not in roles]
             objects |= set(site_plan.rendered.segmentation_objects())
     placed = not any(f.reason in NOT_PLACED for f in problems)
+    placed_reason, placed_message = ("Placed", "sites placed") if placed else (reason, why)
     degraded: tuple[bool, str, str] = (
         False,
         "AsExpected",
         "every site and backend is as specified",
     )
-    if silent:
+    if facts.violations:
+        # What a policy forbids is left out; the rest runs. Ready says what to fix first.
+        refusal = "; ".join(v.message for v in facts.violations)[:MESSAGE_LIMIT]
+        ready, reason, why = False, POLICY_VIOLATION, refusal
+        degraded = (True, POLICY_VIOLATION, refusal)
+        if any(s.refused for s in facts.sites):
+            placed, placed_reason, placed_message = False, POLICY_VIOLATION, refusal
+    elif silent:
         degraded = (True, "BackendUnreachable", unreachable_message(silent))
     elif pending:
         degraded = (True, "CrossClusterPending", "; ".join(pending))
@@ -564,7 +666,7 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
         degraded = (True, reason, why)
     items: list[tuple[str, bool | None, str, str]] = [
         ("Ready", ready, reason, why),
-        ("Placed", placed, "Placed" if placed else reason, "sites placed" if placed else why),
+        ("Placed", placed, placed_reason, placed_message),
         ("Segmented", bool(roles), "RolesApplied", ", ".join(roles)),
         ("Degraded", *degraded),
     ]
@@ -584,7 +686,7 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
 def site_routes(facts: Facts, found: SiteFacts, site_plan: SitePlan) -> list[dict[str, Any]]:
     """The routes of a site's gateway as its config has them: group, weight and URL of each
     backend's placement. A gateway left as it is keeps the routes recorded before."""
-    if found.site.management == "managed":
+    if found.site.management == "managed" or found.refused:
         return []
     if found.frozen or (found.problem is not None and found.problem.severity == UNKNOWN):
         before: Mapping[str, Any] = next(
@@ -632,7 +734,7 @@ def readiness(
     if not all(s["ready"] for s in sites):
         waiting = ", ".join(f"the {s['location']} site" for s in sites if not s["ready"])
         return False, "SitesStarting", f"waiting for {waiting}"
-    serving = [b for b in facts.backends if b.ready]
+    serving = [b for b in facts.backends if b.ready and not b.refused]
     if not serving:
         silent = [b for b in facts.backends if b.ready is None]
         if silent:
