@@ -142,7 +142,9 @@ class StageStatus(ApiModel):
     cluster: str = Field(default="", max_length=253)
     """Member cluster running the stage."""
     phase: str = Field(default="Pending", max_length=16)
-    """Pending, Running, Succeeded, Failed, Unschedulable or Unknown (cluster unreachable)."""
+    """Pending, Queued (training waits for GPUs to free up), Running, Succeeded, Failed,
+    Unschedulable, Refused (a FleetPolicy forbids the stage: nothing of it runs) or Unknown
+    (cluster unreachable)."""
     start_time: str | None = Field(default=None, max_length=64)
     """When the stage started (RFC 3339)."""
     completion_time: str | None = Field(default=None, max_length=64)

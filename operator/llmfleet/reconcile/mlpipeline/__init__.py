@@ -2,11 +2,16 @@
 serve the newest successful run through an owned LLMDeployment and ChatEndpoint, and check
 drift next to the model. A new run trains while the previous artifact keeps serving;
 inference switches only once the new run succeeded, and every successful run stays recorded
-for a rollback."""
+for a rollback. A stage at a location the namespace's FleetPolicies forbid creates nothing,
+and what it ran goes (a forbidden inference stage leaves the endpoint without a model, so
+that is not created either).
+
+Training is placed on the fleet's free GPUs (llmfleet.reconcile.mlpipeline.runs): a run
+that gets none yet is Queued, and starts once room opens."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +22,7 @@ from llmfleet.children import DRIFT, ML_PIPELINE, SERVING, TRAINING
 from llmfleet.kube.rest import KubeError
 from llmfleet.placement import modes
 from llmfleet.placement.clusters import IN_CLUSTER
+from llmfleet.placement.policy import Residency, Violation
 from llmfleet.reconcile.engine import (
     UNKNOWN,
     Desired,
@@ -45,7 +51,9 @@ from llmfleet.render.common import Owner
 KIND = "MLPipeline"
 CONDITIONS = ("Ready", "Trained", "Serving", "Degraded")
 # Phases that need a person (or a returning cluster) rather than time.
-TROUBLE = ("Failed", "Unschedulable", "Unknown")
+TROUBLE = ("Failed", "Unschedulable", "Unknown", "Refused")
+POLICY_VIOLATION = "PolicyViolation"
+BASE = ("name", "location", "child")  # what a stage's entry says before anything runs
 
 
 @dataclass
@@ -59,6 +67,38 @@ class Facts:
     # The owned LLMDeployment and ChatEndpoint as the hub's watch last saw them.
     owned: dict[str, dict[str, Any]]
     drift: drifts.DriftFacts
+    # Per stage: what the namespace's FleetPolicies forbid of it.
+    refused: dict[str, list[Violation]] = field(default_factory=dict)
+
+    def serves(self) -> bool:
+        """Whether the inference stage may run (and the drift checks next to it)."""
+        return not self.refused.get("inference")
+
+
+def violations(spec: MLPipelineSpec, residency: Residency) -> dict[str, list[Violation]]:
+    """What the FleetPolicies forbid of each stage: its location; for the endpoint also a
+    route to an inference stage at another location while crossing locations is denied."""
+    found: dict[str, list[Violation]] = {}
+    locations = {
+        "training": spec.training.placement.location,
+        "inference": spec.inference.placement.location,
+        "endpoint": spec.endpoint.placement.location,
+    }
+    for name, location in locations.items():
+        field_name = f"spec.{name}.placement.location"
+        refused = [residency.location_violation(location, field_name)]
+        if name == "endpoint":
+            refused.append(
+                residency.cross_location_violation(
+                    location,
+                    locations["inference"],
+                    field_name,
+                    remedy="place the endpoint where inference runs",
+                )
+            )
+        if any(refused):
+            found[name] = [v for v in refused if v is not None]
+    return found
 
 
 def gather(subject: Subject, ctx: Context) -> Facts:
@@ -66,16 +106,20 @@ def gather(subject: Subject, ctx: Context) -> Facts:
     owner, old = subject.owner, subject.old
     runs = [dict(r) for r in old.get("runs") or []]
     old_stages = {s.get("name"): s for s in old.get("stages") or []}
-    training = gather_training(spec, owner, runs, old_stages.get("training", {}), ctx)
+    refused = violations(spec, ctx.reads.residency(owner.namespace))
+    training = gather_training(
+        spec, owner, runs, old_stages.get("training", {}), ctx, refused=refused.get("training", ())
+    )
     hub_live = [
         {"kind": kind, **obj}
         for kind in ("LLMDeployment", "ChatEndpoint")
         for obj in ctx.fleet.hub.list(kind, owner.namespace, f"{labels.OWNER}={owner.label}")
     ]
     owned = {f"{o['kind']}/{o['metadata']['name']}": o for o in hub_live}
+    drift = gather_drift(spec, owner, old, owned, ctx, serves=not refused.get("inference"))
     return Facts(
         spec=spec, owner=owner, old=old, generation=subject.generation, training=training,
-        runs=runs, owned=owned, drift=gather_drift(spec, owner, old, owned, ctx),
+        runs=runs, owned=owned, drift=drift, refused=refused,
     )  # fmt: skip
 
 
@@ -85,8 +129,10 @@ def gather_drift(
     old: Mapping[str, Any],
     owned: Mapping[str, Mapping[str, Any]],
     ctx: Context,
+    *,
+    serves: bool = True,
 ) -> drifts.DriftFacts:
-    drift = spec.monitoring.drift if spec.monitoring else None
+    drift = spec.monitoring.drift if spec.monitoring and serves else None
     image = ((drift.image if drift else None) or ctx.settings.drift_image) or ""
     model = owned.get(f"LLMDeployment/{owner.name}", {})
     site = serving_placement(model.get("status") or {})
@@ -133,11 +179,14 @@ def plan(facts: Facts) -> PipelinePlan:
     result.serving = serving
     hub = ML_PIPELINE.part(SERVING)
     desired = []
-    if serving is not None:
-        desired = [render.inference(spec, owner, serving), render.endpoint(spec, owner)]
+    if serving is not None and facts.serves():
+        desired.append(render.inference(spec, owner, serving))
+        if not facts.refused.get("endpoint"):
+            desired.append(render.endpoint(spec, owner))
     result.add(Desired(IN_CLUSTER, hub, desired, refuse_foreign=True))
     model = facts.owned.get(f"LLMDeployment/{owner.name}", {})
-    result.model_site = dict(serving_placement(model.get("status") or {})) if serving else {}
+    if serving is not None and facts.serves():
+        result.model_site = dict(serving_placement(model.get("status") or {}))
     plan_drift(facts, result)
     return result
 
@@ -147,6 +196,8 @@ def plan_training(facts: Facts, result: PipelinePlan) -> tuple[Stage, dict[str, 
     part = ML_PIPELINE.part(TRAINING)
     stages: list[Mapping[str, Any]] = list(facts.old.get("stages") or [])
     old_stage: Mapping[str, Any] = next((s for s in stages if s.get("name") == "training"), {})
+    if training.refused:
+        return refused_stage(training.base, training.refused), None
     if training.recorded is not None:
         if training.same_child:
             if old_stage.get("cluster"):
@@ -159,6 +210,12 @@ def plan_training(facts: Facts, result: PipelinePlan) -> tuple[Stage, dict[str, 
         }  # fmt: skip
         return Stage(entry, "Trained"), None
     where = training.where
+    if where is not None and where.cluster is None and training.queued:
+        message = (
+            f"run {training.run.id} waits for GPUs and starts once they free up: "
+            f"{where.decision.message}"
+        )
+        return Stage({**training.base, "phase": "Queued", "message": message}, "Queued"), None
     if where is None or where.cluster is None:
         message = where.decision.message if where else "no training placement"
         reason = where.decision.reason if where else "NoCluster"
@@ -172,6 +229,12 @@ def plan_training(facts: Facts, result: PipelinePlan) -> tuple[Stage, dict[str, 
     )
     result.add(Desired(target.name, part, objects, create_only=("Job",)))
     return job_stage(training, training.job, target.name)
+
+
+def refused_stage(base: Mapping[str, Any], refused: Sequence[Violation]) -> Stage:
+    """A stage a FleetPolicy forbids: nothing of it is created."""
+    message = "; ".join(v.message for v in refused)
+    return Stage({**base, "phase": "Refused", "message": message}, POLICY_VIOLATION)
 
 
 def plan_drift(facts: Facts, result: PipelinePlan) -> None:
@@ -195,6 +258,15 @@ def plan_drift(facts: Facts, result: PipelinePlan) -> None:
 
 
 def served_stages(facts: Facts, planned: PipelinePlan, executed: Executed) -> tuple[Stage, Stage]:
+    """The inference and endpoint stages; a stage a FleetPolicy forbids says so."""
+    inference, endpoint = run_stages(facts, planned, executed)
+    refused = facts.refused.get("endpoint")
+    if refused:
+        endpoint = refused_stage({k: endpoint.entry.get(k) for k in BASE}, refused)
+    return inference, endpoint
+
+
+def run_stages(facts: Facts, planned: PipelinePlan, executed: Executed) -> tuple[Stage, Stage]:
     spec, owner = facts.spec, facts.owner
     inference = {
         "name": "inference",
@@ -206,6 +278,12 @@ def served_stages(facts: Facts, planned: PipelinePlan, executed: Executed) -> tu
         "location": spec.endpoint.placement.location,
         "child": f"ChatEndpoint/{owner.name}",
     }
+    refused = facts.refused.get("inference")
+    if refused:
+        waiting = "waiting for the inference stage, which a FleetPolicy refuses"
+        return refused_stage(inference, refused), Stage(
+            {**endpoint, "phase": "Pending", "message": waiting}, POLICY_VIOLATION
+        )
     taken = next((f for f in executed.findings if f.reason == "NameConflict"), None)
     if taken is not None:
         return (
@@ -316,6 +394,11 @@ def readiness(
 ) -> tuple[bool | None, str, str]:
     training, inference, endpoint = stages
     keeps = f"; run {serving.id} keeps serving" if serving and serving.id != run.id else ""
+    refused = [s.message for s in stages if s.phase == "Refused"]
+    if refused:
+        return False, POLICY_VIOLATION, "; ".join(dict.fromkeys(refused))
+    if training.phase == "Queued":
+        return False, "Queued", training.message + keeps
     if training.phase == "Unknown":
         return None, training.reason, training.message
     if training.phase in ("Failed", "Unschedulable"):

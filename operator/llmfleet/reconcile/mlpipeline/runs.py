@@ -1,20 +1,28 @@
-"""The training stage: which run is desired, where it trains, what its Job says."""
+"""The training stage: which run is desired, where it trains, what its Job says.
+
+A run is placed on the fleet's free GPUs (allocatable minus what pods hold, minus what the
+operator has decided but cannot see yet), and its decision is recorded in the ledger, so a
+burst of pipelines never over-commits a cluster. A run that does not fit now but would on an
+idle node is queued: its Job is created once room opens. A Job that exists keeps its cluster.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmfleet import labels
-from llmfleet.api.common import Placement
+from llmfleet.api.common import Gpu, Placement
 from llmfleet.api.mlpipeline import MLPipelineSpec
 from llmfleet.children import TRAINING
 from llmfleet.kube.cluster import ClusterApi
 from llmfleet.kube.rest import KubeError
+from llmfleet.placement.capacity import Assumption, room
 from llmfleet.placement.clusters import MemberCluster
-from llmfleet.placement.select import Decision
-from llmfleet.reconcile.gather import Where, member_list, place
+from llmfleet.placement.policy import Violation
+from llmfleet.placement.select import Decision, candidates, decide, shape_of
+from llmfleet.reconcile.gather import Where, member_list
 from llmfleet.reconcile.reads import Context
 from llmfleet.render import mlpipeline as render
 from llmfleet.render.common import Owner
@@ -54,6 +62,10 @@ class Training:
     pods_said: str = ""
     # The stage's message from before, for a failure already explained (pods read once).
     explained: str = ""
+    # No GPUs free now, but a candidate has a node that could hold the run: it waits.
+    queued: bool = False
+    # What the namespace's FleetPolicies forbid of the stage: nothing of it is created.
+    refused: list[Violation] = field(default_factory=list)
 
     @property
     def cluster(self) -> MemberCluster | None:
@@ -66,14 +78,17 @@ def gather_training(
     runs: Sequence[Mapping[str, Any]],
     old_stage: Mapping[str, Any],
     ctx: Context,
+    *,
+    refused: Sequence[Violation] = (),
 ) -> Training:
     run = render.run_of(spec, owner.name)
     location = spec.training.placement.location
     child = f"Job/{render.job_name(owner, run)}"
     base = {"name": "training", "location": location, "child": child, "artifact": run.artifact}
-    found = Training(run, base, same_child=old_stage.get("child") == child)
+    found = Training(run, base, same_child=old_stage.get("child") == child, refused=list(refused))
     found.recorded = next((r for r in runs if r.get("id") == run.id), None)
-    if found.recorded is not None:
+    if found.recorded is not None or found.refused:
+        ctx.ledger.forget(owner.label)  # nothing trains: no GPUs are held for it
         return found
     stage = spec.training.placement
     placement = Placement(
@@ -83,7 +98,7 @@ def gather_training(
         tolerations=stage.tolerations,
     )
     current = old_stage.get("cluster") if found.same_child else None
-    found.where = place(ctx.fleet, placement, render.training_gpu(spec), current)
+    found.where, found.queued = place_run(ctx, owner, placement, render.training_gpu(spec), current)
     target = found.cluster
     if target is None or found.where.unreachable:
         return found
@@ -98,6 +113,8 @@ def gather_training(
         return found
     found.job = next((j for j in jobs if j["metadata"]["name"] == name), None)
     phase = job_phase(found.job) if found.job is not None else ""
+    if phase in ("Succeeded", "Failed"):
+        ctx.ledger.forget(owner.label)  # its pod is done: the GPUs are free again
     if phase == "Failed" and found.same_child and old_stage.get("phase") == "Failed":
         found.explained = str(old_stage.get("message", ""))
     elif phase in ("Failed", "Pending"):
@@ -107,6 +124,38 @@ def gather_training(
             if not error.transient:
                 raise  # the pods' words are a detail: a silent cluster shows on the next pass
     return found
+
+
+def place_run(
+    ctx: Context, owner: Owner, placement: Placement, gpu: Gpu, current: str | None
+) -> tuple[Where, bool]:
+    """Where the run trains, decided on free GPUs under the ledger's lock and recorded there
+    (its one pod), so concurrent decisions each see the others' runs; and whether a run that
+    gets no GPUs now waits for them (a candidate has a node that could hold it when idle)."""
+    members, _ = ctx.fleet.members()
+    pool = candidates(placement, members)
+    with ctx.ledger.deciding() as ledger:
+        inventories = {m.name: ctx.fleet.inventory(m) for m in pool}
+        decision = decide(
+            placement, gpu, members, inventories, current,
+            owner=owner.label, assumed={m.name: ledger.assumed(m.name) for m in pool},
+        )  # fmt: skip
+        if decision.cluster is not None and decision.reason == "Placed":
+            if gpu.count:
+                products = tuple(gpu.product or ())
+                assumption = Assumption(owner.label, 1, gpu.count, gpu.resource_name, products)
+                ledger.assume(owner.label, {decision.cluster.name: assumption})
+        elif decision.cluster is None:
+            ledger.forget(owner.label)
+    queued = False
+    if decision.reason == "InsufficientGPU":
+        shape = shape_of(placement, gpu)
+        queued = any(
+            room(inventory.nodes, (), shape).fits > 0
+            for inventory in inventories.values()
+            if inventory.nodes is not None
+        )
+    return Where(decision, tuple(members)), queued
 
 
 def job_phase(job: Mapping[str, Any]) -> str:
