@@ -438,3 +438,12 @@ def test_a_backend_divides_its_weight_between_its_placements_by_ready_replicas(
     groups = {"chat": list(range(len(routes_)))}
     found = gateway.route_weights(groups, routes_)
     assert [found[i] for i in range(len(routes_))] == weights
+
+
+def test_a_backend_serving_from_some_clusters_is_ready_while_others_load() -> None:
+    h = three()
+    model(h, "m", SPREAD, ready={"onprem2": 0})  # onprem serves, onprem2 still loading
+    assert condition(h.status("LLMDeployment", "m"), "Ready")["status"] == "False"
+    serve(h, endpoint([{"location": "onprem"}], [{"llmDeploymentRef": {"name": "m"}}]))
+    backends = h.status("ChatEndpoint", "chat")["backends"]
+    assert [b["ready"] for b in backends] == [True]

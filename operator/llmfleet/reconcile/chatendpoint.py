@@ -243,6 +243,11 @@ def resolve_one(
         )  # fmt: skip
     port = RUNTIMES[llm.runtime or DEFAULT_RUNTIME].port
     serving = serving_placement(status)
+    if ready is not True and any(
+        p.get("state") in ("Placed", "Draining") and int(p.get("readyReplicas") or 0) > 0
+        for p in serving_placements(status)
+    ):
+        ready = True  # some of its clusters serve: a short or silent one does not stop them
     return BackendInfo(
         name=name, location=llm.placement.location, model=f"hosted_vllm/{llm.model.name}",
         ready=ready, url=f"http://{service_name(ref.name)}.{namespace}.svc:{port}/v1",
