@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from localfleet.paths import bin_dir
+from localfleet.paths import kwok_clusters_dir
 from localfleet.topology import ClusterSpec
 
 
@@ -30,7 +30,7 @@ class Stopped:
 
 
 def work_dir(cluster: ClusterSpec) -> Path:
-    return bin_dir().parent.parent / "kwok" / bin_dir().name / "clusters" / cluster.name
+    return kwok_clusters_dir() / cluster.name
 
 
 def _read_process(pid: int) -> tuple[list[str], str, dict[str, str]]:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 import yaml
@@ -96,10 +97,14 @@ def landing(api_for: dict[str, client.ApiClient], obj: dict[str, Any]) -> tuple[
 
 def main() -> int:
     kubeconfigs = fleet.up()
-    with (
-        fleet.api_client(kubeconfigs["cloud"]) as hub,
-        fleet.api_client(kubeconfigs["onprem"]) as member,
-    ):
+    with ExitStack() as stack:
+        apis = {
+            c.short_name: stack.enter_context(fleet.api_client(kubeconfigs[c.short_name]))
+            for c in topology.FLEET
+        }
+        hub = apis[topology.HUB.short_name]
+        # Where status says something landed ("in-cluster" is the hub) -> that cluster's API.
+        api_for = {"in-cluster": hub} | {c.name: apis[c.short_name] for c in topology.MEMBERS}
         seed.install_crds(hub, REPO_ROOT / "crds")
         seed.apply_namespace(
             client.CoreV1Api(hub),
@@ -121,7 +126,7 @@ def main() -> int:
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         stub = StubModel("demo-model")
-        balancers = LoadBalancerSimulator({"cloud": hub, "onprem": member}).start()
+        balancers = LoadBalancerSimulator(apis).start()
         try:
             names = apply_manifests(hub, demo_documents(stub.url))
             fleet.log(
@@ -132,13 +137,12 @@ def main() -> int:
             endpoint = wait_for_object(hub, "chatendpoints", "hybrid-chat", sites_ready, 90)
             # Trained in the cloud, then served on premises.
             pipeline = wait_for_object(hub, "mlpipelines", "support-bot", settled, 120)
-            answer = ask_the_gateway(member)
+            answer = ask_the_gateway(api_for, endpoint)
         finally:
             operator.terminate()
             operator.wait(timeout=30)
             stub.close()
             balancers.stop()
-        api_for = {"in-cluster": hub, topology.ONPREM.name: member}
         rows = []
         for obj in objects:
             status = obj.get("status") or {}
@@ -201,10 +205,14 @@ def sites_ready(obj: dict[str, Any]) -> bool:
     return bool(current and sites and all(s["ready"] for s in sites))
 
 
-def ask_the_gateway(member: client.ApiClient) -> str:
+def ask_the_gateway(api_for: dict[str, client.ApiClient], endpoint: dict[str, Any]) -> str:
     """Runs the on-prem site's gateway as rendered, on 127.0.0.1, and asks it a question."""
+    sites = (endpoint.get("status") or {}).get("sites") or []
+    cluster = next((s.get("cluster") for s in sites if s["location"] == "onprem"), None)
+    if cluster is None or cluster not in api_for:
+        return f"the on-prem site is not placed ({cluster or 'no cluster'})"
     workdir = CLUSTER_DIR / "gateway"
-    env = gateway_run.rendered_gateway(member, NAMESPACE, "hybrid-chat-onprem", workdir)
+    env = gateway_run.rendered_gateway(api_for[cluster], NAMESPACE, "hybrid-chat-onprem", workdir)
     fleet.log("starting the on-prem gateway's LiteLLM proxy locally, as rendered (about 15 s)")
     gateway = gateway_run.LocalGateway(workdir, env)
     try:

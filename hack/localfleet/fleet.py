@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from kubernetes import client, config
 
 from localfleet import components, kwok, seed, topology
 from localfleet.paths import CLUSTER_DIR, HACK_DIR, bin_dir, ensure_binaries, kubeconfig_path
+
+T = TypeVar("T")
 
 
 def log(message: str) -> None:
@@ -54,50 +59,73 @@ def is_ready(kubeconfig: Path) -> bool:
     return status == 200 and body == b"ok"
 
 
+def _bring_up(
+    cluster: topology.ClusterSpec,
+    existing: set[str],
+    ports: kwok.PortAllocator,
+    bin_dir: Path,
+    kube_version: str,
+) -> Path:
+    """Starts, restarts, reuses or creates one cluster and seeds its nodes; its kubeconfig."""
+    path = kubeconfig_path(cluster.short_name)
+    if cluster.name in existing:
+        path.write_text(kwok.kubeconfig(cluster))
+        running = components.running_by_component(cluster)
+        exited = [name for name, up in running.items() if not up]
+        if is_ready(path) and not exited:
+            log(f"{cluster.name}: already running")
+        elif exited and any(running.values()):
+            log(f"{cluster.name}: restarting, as these exited: {', '.join(exited)}")
+            kwok.stop(cluster)
+            kwok.start(cluster)
+            path.write_text(kwok.kubeconfig(cluster))
+        else:
+            log(f"{cluster.name}: starting the stopped cluster")
+            kwok.start(cluster)
+            path.write_text(kwok.kubeconfig(cluster))
+        with api_client(path) as api:
+            stamp = seed.simulation_stamp(api)
+        if stamp not in (None, kwok.STAGES_STAMP):
+            log(f"{cluster.name}: the simulated pod lifecycle changed; recreating the cluster")
+            kwok.delete(cluster)
+            kwok.create(cluster, bin_dir, kube_version, ports.ports())
+    else:
+        log(f"{cluster.name}: creating ({cluster.location}); allow a minute or two")
+        kwok.create(cluster, bin_dir, kube_version, ports.ports())
+    path.write_text(kwok.kubeconfig(cluster))
+    path.chmod(0o600)
+    with api_client(path) as api:
+        written = seed.seed_nodes(api, cluster, kwok.STAGES_STAMP)
+    log(f"{cluster.name}: {written} node(s) created or corrected")
+    return path
+
+
+def _each_cluster(work: Callable[[topology.ClusterSpec], T]) -> dict[str, T]:
+    """Runs `work` for every cluster of the fleet side by side; any failure is raised once
+    every cluster is done (none is left half-started behind a failing neighbour)."""
+    with ThreadPoolExecutor(max_workers=len(topology.FLEET)) as pool:
+        futures = {c.short_name: pool.submit(work, c) for c in topology.FLEET}
+    failures = [error for f in futures.values() if (error := f.exception()) is not None]
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise RuntimeError("; ".join(str(error) for error in failures)) from failures[0]
+    return {name: f.result() for name, f in futures.items()}
+
+
 def up() -> dict[str, Path]:
-    """Starts (or reuses) every cluster of the fleet and seeds it; returns the kubeconfigs."""
+    """Starts (or reuses) every cluster of the fleet, side by side, seeds each and registers
+    the members in the hub; returns the kubeconfigs by short name."""
     started = time.monotonic()
     bin_dir = ensure_binaries()
     kube_version = pinned_versions()["K8S_VERSION"].removeprefix("v")
     CLUSTER_DIR.mkdir(parents=True, exist_ok=True)
     existing = kwok.existing_clusters()
-    kubeconfigs: dict[str, Path] = {}
-    for cluster in topology.FLEET:
-        path = kubeconfig_path(cluster.short_name)
-        if cluster.name in existing:
-            path.write_text(kwok.kubeconfig(cluster))
-            running = components.running_by_component(cluster)
-            exited = [name for name, up in running.items() if not up]
-            if is_ready(path) and not exited:
-                log(f"{cluster.name}: already running")
-            elif exited and any(running.values()):
-                log(f"{cluster.name}: restarting, as these exited: {', '.join(exited)}")
-                kwok.stop(cluster)
-                kwok.start(cluster)
-                path.write_text(kwok.kubeconfig(cluster))
-            else:
-                log(f"{cluster.name}: starting the stopped cluster")
-                kwok.start(cluster)
-                path.write_text(kwok.kubeconfig(cluster))
-            with api_client(path) as api:
-                stamp = seed.simulation_stamp(api)
-            if stamp not in (None, kwok.STAGES_STAMP):
-                log(f"{cluster.name}: the simulated pod lifecycle changed; recreating the cluster")
-                kwok.delete(cluster)
-                kwok.create(cluster, bin_dir, kube_version)
-        else:
-            log(f"{cluster.name}: creating ({cluster.location}); allow a minute or two")
-            kwok.create(cluster, bin_dir, kube_version)
-        path.write_text(kwok.kubeconfig(cluster))
-        path.chmod(0o600)
-        kubeconfigs[cluster.short_name] = path
-
-    member_kubeconfigs = {}
-    for cluster in topology.FLEET:
-        with api_client(kubeconfigs[cluster.short_name]) as api:
-            written = seed.seed_nodes(api, cluster, kwok.STAGES_STAMP)
-        log(f"{cluster.name}: {written} node(s) created or corrected")
-        member_kubeconfigs[cluster.name] = kubeconfigs[cluster.short_name].read_text()
+    ports = kwok.PortAllocator()
+    kubeconfigs = _each_cluster(
+        lambda cluster: _bring_up(cluster, existing, ports, bin_dir, kube_version)
+    )
+    member_kubeconfigs = {c.name: kubeconfigs[c.short_name].read_text() for c in topology.FLEET}
     with api_client(kubeconfigs[topology.HUB.short_name]) as hub:
         seed.register_members(hub, member_kubeconfigs)
     log(f"fleet ready in {time.monotonic() - started:.0f}s")
@@ -106,15 +134,19 @@ def up() -> dict[str, Path]:
 
 def down() -> None:
     existing = kwok.existing_clusters() if (bin_dir() / "kwokctl").exists() else set()
-    for cluster in topology.FLEET:
+
+    def delete(cluster: topology.ClusterSpec) -> None:
         if cluster.name in existing:
             log(f"{cluster.name}: deleting")
             kwok.delete(cluster)
         kubeconfig_path(cluster.short_name).unlink(missing_ok=True)
 
+    _each_cluster(delete)
+
 
 def external_kubeconfigs() -> dict[str, Path] | None:
-    """Clusters given by the user (kind, AKS...) instead of the local kwok fleet."""
+    """Clusters given by the user (kind, AKS...) instead of the local kwok fleet: one
+    LLMFLEET_<SHORT NAME>_KUBECONFIG per cluster of the fleet."""
     paths = {
         cluster.short_name: os.environ.get(f"LLMFLEET_{cluster.short_name.upper()}_KUBECONFIG")
         for cluster in topology.FLEET

@@ -26,6 +26,15 @@ def bin_dir() -> Path:
     return Path(result.stdout.strip())
 
 
+def kwok_clusters_dir() -> Path:
+    """Where kwokctl keeps each cluster's configuration, pids, logs and etcd data."""
+    workdir = os.environ.get("KWOK_WORKDIR")
+    if workdir:
+        return Path(workdir) / "clusters"
+    binaries = bin_dir()
+    return binaries.parent.parent / "kwok" / binaries.name / "clusters"
+
+
 def ensure_binaries() -> Path:
     """Builds the control-plane binaries if the cache is cold; returns their directory.
 

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from llmfleet import labels
 
 SYSTEM_NAMESPACE = "llmfleet-system"
+# On each member Secret (and, as topology.kubernetes.io/region, on each node): the cluster's
+# region, for workloads' `clusterSelector`.
+REGION_LABEL = "region"
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,7 @@ class GpuModel:
 
 H100 = GpuModel("NVIDIA-H100-80GB-HBM3", 81559)
 L40S = GpuModel("NVIDIA-L40S", 46068)
+A100 = GpuModel("NVIDIA-A100-SXM4-80GB", 81920)
 
 
 @dataclass(frozen=True)
@@ -111,8 +115,47 @@ ONPREM = ClusterSpec(
     ),
 )
 
-FLEET: tuple[ClusterSpec, ...] = (CLOUD, ONPREM)
+# A second HCI site with another GPU product and region: spreading, failover between on-prem
+# clusters, cluster selectors and residency have two on-prem candidates to choose from. It has
+# fewer GPUs than llmfleet-onprem, so while both are idle an onprem workload that names neither
+# a cluster (clusterSelector) nor a GPU product goes to llmfleet-onprem.
+ONPREM2 = ClusterSpec(
+    name="llmfleet-onprem-2",
+    short_name="onprem2",
+    location="onprem",
+    is_hub=False,
+    region="dc-munich",
+    egress_cidr="10.241.0.0/16",
+    pools=(
+        NodePool(
+            name="gpu-a100",
+            count=2,
+            location="onprem",
+            instance_type="hci-a100-2x",
+            cpu="32",
+            memory="256Gi",
+            gpu=A100,
+            gpus_per_node=2,
+        ),
+        NodePool(
+            name="cpu",
+            count=1,
+            location="onprem",
+            instance_type="hci-general-small",
+            cpu="8",
+            memory="32Gi",
+        ),
+    ),
+)
+
+FLEET: tuple[ClusterSpec, ...] = (CLOUD, ONPREM, ONPREM2)
 HUB = CLOUD
+MEMBERS: tuple[ClusterSpec, ...] = tuple(c for c in FLEET if not c.is_hub)
+
+
+def cluster_selector(cluster: ClusterSpec) -> dict[str, dict[str, str]]:
+    """A workload's `clusterSelector` that narrows its location to this member (by region)."""
+    return {"matchLabels": {REGION_LABEL: cluster.region}}
 
 
 def node_labels(cluster: ClusterSpec, pool: NodePool, node_name: str) -> dict[str, str]:
@@ -207,7 +250,7 @@ def member_secret(cluster: ClusterSpec, kubeconfig: str) -> dict[str, object]:
             "labels": {
                 labels.CLUSTER: "true",
                 labels.LOCATION: cluster.location,
-                "region": cluster.region,
+                REGION_LABEL: cluster.region,
                 labels.MANAGED_BY: "localfleet",
             },
             "annotations": {f"{labels.GROUP}/egress-cidrs": cluster.egress_cidr},

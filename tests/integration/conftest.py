@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -40,12 +41,63 @@ NOT_FOUND = 404
 
 @dataclass
 class Fleet:
+    """The test clusters: kubeconfigs and API clients by short name (topology.FLEET)."""
+
     kubeconfigs: dict[str, Path]
-    cloud: client.ApiClient
-    onprem: client.ApiClient
+    apis: dict[str, client.ApiClient]
+
+    @property
+    def cloud(self) -> client.ApiClient:
+        """The hub, llmfleet-cloud."""
+        return self.apis[topology.CLOUD.short_name]
+
+    @property
+    def onprem(self) -> client.ApiClient:
+        """The first on-prem member, llmfleet-onprem (L40S)."""
+        return self.apis[topology.ONPREM.short_name]
+
+    @property
+    def onprem2(self) -> client.ApiClient:
+        """The second on-prem member, llmfleet-onprem-2 (A100)."""
+        return self.apis[topology.ONPREM2.short_name]
 
     def clients(self) -> dict[str, client.ApiClient]:
-        return {"cloud": self.cloud, "onprem": self.onprem}
+        return dict(self.apis)
+
+    def api_of(self, cluster: str) -> client.ApiClient:
+        """The cluster a status names: "in-cluster" (the hub) or a member's name."""
+        if cluster == "in-cluster":
+            return self.cloud
+        by_name = {c.name: self.apis[c.short_name] for c in topology.FLEET}
+        return by_name[cluster]
+
+
+def pinned(cluster: topology.ClusterSpec, **placement: Any) -> dict[str, Any]:
+    """A placement that only `cluster` can take: its location, narrowed to it by the region
+    label of its member Secret (tests that stop, cut or inspect one member pin to it)."""
+    return {
+        "location": cluster.location,
+        "clusterSelector": topology.cluster_selector(cluster),
+        **placement,
+    }
+
+
+def pin_onprem(manifest: Any, cluster: topology.ClusterSpec = topology.ONPREM) -> Any:
+    """A copy of a manifest whose self-managed onprem placements and sites (an LLMDeployment's
+    placement, a ChatEndpoint's sites, an MLPipeline's stages) only `cluster` can take, for
+    tests that look for their children in that cluster."""
+    if isinstance(manifest, list):
+        return [pin_onprem(item, cluster) for item in manifest]
+    if not isinstance(manifest, dict):
+        return manifest
+    pinned_copy = {key: pin_onprem(value, cluster) for key, value in manifest.items()}
+    if (
+        pinned_copy.get("location") == cluster.location
+        and pinned_copy.get("management") != "managed"
+        and "clusterSelector" not in pinned_copy
+    ):
+        pinned_copy["clusterSelector"] = topology.cluster_selector(cluster)
+    return pinned_copy
 
 
 def _refuse_unless_test_cluster(name: str, api: client.ApiClient) -> None:
@@ -92,15 +144,16 @@ def fleet() -> Iterator[Fleet]:
         pytest.fail(
             f"could not get the test clusters: {error}\n"
             "  fix: run `make cluster-up` and read its output (it builds the control plane from "
-            "Go modules on first use), or point LLMFLEET_CLOUD_KUBECONFIG and "
-            "LLMFLEET_ONPREM_KUBECONFIG at clusters made by `make kind-up`",
+            "Go modules on first use), or point "
+            + ", ".join(f"LLMFLEET_{c.short_name.upper()}_KUBECONFIG" for c in topology.FLEET)
+            + " at clusters made by `make kind-up`",
             pytrace=False,
         )
     apis = {name: localfleet.api_client(path) for name, path in kubeconfigs.items()}
     for name, api in apis.items():
         _refuse_unless_test_cluster(name, api)
         _clear_leftovers(api)
-    yield Fleet(kubeconfigs=kubeconfigs, cloud=apis["cloud"], onprem=apis["onprem"])
+    yield Fleet(kubeconfigs=kubeconfigs, apis=apis)
     for api in apis.values():
         api.close()
 

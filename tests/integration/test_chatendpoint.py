@@ -1,5 +1,5 @@
-"""ChatEndpoint end to end: every LLM deployment model and chat endpoint model on the two
-real clusters, and the rendered gateway run for real (LiteLLM proxy) against stub models."""
+"""ChatEndpoint end to end: every LLM deployment model and chat endpoint model on the real
+clusters, and the rendered gateway run for real (LiteLLM proxy) against stub models."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from localfleet import gateway_run, topology
 from localfleet.paths import REPO_ROOT
 from localfleet.stubs import StubModel
 from tests.integration import resources
-from tests.integration.conftest import Fleet
+from tests.integration.conftest import Fleet, pin_onprem
 from tests.integration.polling import wait_until
 from tests.integration.resources import create_chat_endpoint, ready
 
@@ -48,7 +48,9 @@ def secret_refs(obj: Any) -> Iterator[tuple[str, str]]:
 
 
 def apply_sample(fleet: Fleet, namespace: str, path: Path) -> list[dict[str, Any]]:
-    manifests = docs(path)
+    """The sample as it is, its onprem model and site on llmfleet-onprem (where the test
+    looks for them)."""
+    manifests: list[dict[str, Any]] = pin_onprem(docs(path))
     core = client.CoreV1Api(fleet.cloud)
     secrets: dict[str, dict[str, str]] = {}
     for name, key in (ref for m in manifests for ref in secret_refs(m)):

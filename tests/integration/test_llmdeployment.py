@@ -1,4 +1,4 @@
-"""LLMDeployment end to end: the operator process against the two real clusters."""
+"""LLMDeployment end to end: the operator process against the real clusters of the fleet."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from llmfleet.render.common import owner_label
 from localfleet import topology
 from localfleet.fleet import raw_get
 from tests.integration import resources
-from tests.integration.conftest import Fleet, Operator
+from tests.integration.conftest import Fleet, Operator, pinned
 from tests.integration.polling import wait_until
 from tests.integration.resources import condition, create_chat_endpoint, ready
 from tests.integration.test_mlpipeline import all_stages_up, pipeline
@@ -253,19 +253,23 @@ def test_a_model_no_cluster_can_fit_is_not_left_pending(fleet: Fleet, namespace:
     assert placed["reason"] == "InsufficientGPU"
     assert "needs 5 x nvidia.com/gpu" in placed["message"]
     assert "4 x NVIDIA-L40S on onprem-gpu-l40s-0" in placed["message"]
-    assert deployment(fleet.onprem, namespace, "too-big") is None
-    assert deployment(fleet.cloud, namespace, "too-big") is None
+    assert topology.ONPREM2.name in placed["message"]  # every candidate says what it has
+    assert topology.A100.product in placed["message"]
+    for api in fleet.clients().values():
+        assert deployment(api, namespace, "too-big") is None
     assert any(reason == "InsufficientGPU" for reason, _ in events_for(fleet, namespace, "too-big"))
 
 
 def test_location_change_moves_the_model_and_removes_the_old_placement(
     fleet: Fleet, namespace: str
 ) -> None:
-    create(fleet, namespace, llmd("mover", "onprem"))
+    create(fleet, namespace, llmd("mover", "onprem", placement=pinned(topology.ONPREM)))
     wait_condition(fleet, namespace, "mover", "Ready", "True")
     assert deployment(fleet.onprem, namespace, "mover") is not None
 
-    patch_spec(fleet, namespace, "mover", {"placement": {"location": "cloud"}})
+    patch_spec(
+        fleet, namespace, "mover", {"placement": {"location": "cloud", "clusterSelector": None}}
+    )
     obj = wait_condition(fleet, namespace, "mover", "Ready", "True")
     assert [p["cluster"] for p in obj["status"]["placements"]] == ["in-cluster"]
     assert obj["status"]["mode"] == "1.2 Cloud Self-Managed LLM"
@@ -350,6 +354,25 @@ def test_a_mixed_cluster_pins_each_workload_to_its_location_nodes(
     )
 
 
+def test_a_second_onprem_cluster_takes_what_its_region_or_its_gpus_select(
+    fleet: Fleet, namespace: str
+) -> None:
+    """Two on-prem members: a clusterSelector on the region label, or a GPU product only the
+    second one has, places an onprem model on llmfleet-onprem-2 and its A100 nodes."""
+    create(fleet, namespace, llmd("by-region", "onprem", placement=pinned(topology.ONPREM2)))
+    a100 = {"count": 2, "product": [topology.A100.product]}
+    create(fleet, namespace, llmd("by-gpu", "onprem", gpu=a100))
+    for name in ("by-region", "by-gpu"):
+        obj = wait_condition(fleet, namespace, name, "Ready", "True")
+        assert obj["status"]["placements"][0]["cluster"] == topology.ONPREM2.name
+        owner = owner_label("LLMDeployment", namespace, name)
+        [pod] = running_pods(fleet.onprem2, namespace, owner)
+        node = client.CoreV1Api(fleet.onprem2).read_node(pod.spec.node_name)
+        assert node.metadata.labels[labels.LOCATION] == "onprem"
+        assert node.metadata.labels[labels.GPU_PRODUCT] == topology.A100.product
+        assert deployment(fleet.onprem, namespace, name) is None
+
+
 @pytest.fixture
 def onprem_outage(fleet: Fleet) -> Iterator[Any]:
     """Points the onprem member Secret at a closed port, as if the HCI cluster went away."""
@@ -376,7 +399,7 @@ def test_an_unreachable_member_is_unknown_and_nothing_moves_or_is_deleted(
     fleet: Fleet, namespace: str, onprem_outage: Any
 ) -> None:
     cut, restore = onprem_outage
-    create(fleet, namespace, llmd("steady", "onprem"))
+    create(fleet, namespace, llmd("steady", "onprem", placement=pinned(topology.ONPREM)))
     wait_condition(fleet, namespace, "steady", "Ready", "True")
     uid = deployment(fleet.onprem, namespace, "steady").metadata.uid
 
@@ -406,7 +429,7 @@ def test_an_endpoint_whose_model_is_in_a_silent_cluster_is_unknown_and_recovers(
     fleet: Fleet, namespace: str, onprem_outage: Any
 ) -> None:
     cut, restore = onprem_outage
-    create(fleet, namespace, llmd("far-model", "onprem"))
+    create(fleet, namespace, llmd("far-model", "onprem", placement=pinned(topology.ONPREM)))
     create_chat_endpoint(
         fleet.cloud, namespace, "near-chat",
         sites=[{"location": "cloud"}], backends=[{"llmDeploymentRef": {"name": "far-model"}}],
@@ -431,7 +454,11 @@ def test_an_endpoint_whose_model_is_in_a_silent_cluster_is_unknown_and_recovers(
 
 @pytest.mark.usefixtures("load_balancers")
 def test_a_moved_model_leaves_no_cross_cluster_path_behind(fleet: Fleet, namespace: str) -> None:
-    create(fleet, namespace, llmd("roamer", "onprem", gpu={"count": 0}))
+    create(
+        fleet,
+        namespace,
+        llmd("roamer", "onprem", gpu={"count": 0}, placement=pinned(topology.ONPREM)),
+    )
     create_chat_endpoint(
         fleet.cloud, namespace, "roam-chat",
         sites=[{"location": "cloud"}], backends=[{"llmDeploymentRef": {"name": "roamer"}}],
@@ -443,7 +470,9 @@ def test_a_moved_model_leaves_no_cross_cluster_path_behind(fleet: Fleet, namespa
         return path in {s.metadata.name for s in services}
 
     wait_until(exported, what="the path from the cloud gateway to the onprem model", timeout=90)
-    patch_spec(fleet, namespace, "roamer", {"placement": {"location": "cloud"}})
+    patch_spec(
+        fleet, namespace, "roamer", {"placement": {"location": "cloud", "clusterSelector": None}}
+    )
     wait_until(lambda: not exported(), what="the old path to be removed", timeout=120)
     policies = client.NetworkingV1Api(fleet.onprem).list_namespaced_network_policy(namespace)
     assert path not in {p.metadata.name for p in policies.items}
@@ -568,7 +597,7 @@ def test_no_writes_on_resync_or_restart(fleet: Fleet, namespace: str, operator: 
     before = {c: operator_writes(api) for c, api in apis.items()}
     resync_rounds(3, "three resync rounds over every resource")
     after_resync = {c: operator_writes(api) for c, api in apis.items()}
-    assert {c: delta(before[c], after_resync[c]) for c in apis} == {"cloud": {}, "onprem": {}}
+    assert {c: delta(before[c], after_resync[c]) for c in apis} == {c: {} for c in apis}
 
     operator.restart()
     wait_until(
@@ -576,10 +605,7 @@ def test_no_writes_on_resync_or_restart(fleet: Fleet, namespace: str, operator: 
         what="the restarted operator to resync every resource twice",
     )
     after_restart = {c: operator_writes(api) for c, api in apis.items()}
-    assert {c: delta(after_resync[c], after_restart[c]) for c in apis} == {
-        "cloud": {},
-        "onprem": {},
-    }
+    assert {c: delta(after_resync[c], after_restart[c]) for c in apis} == {c: {} for c in apis}
 
 
 @pytest.fixture

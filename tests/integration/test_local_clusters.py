@@ -16,7 +16,7 @@ from localfleet import fleet as localfleet
 from tests.integration.conftest import Fleet
 from tests.integration.polling import wait_until
 
-SPECS = {"cloud": topology.CLOUD, "onprem": topology.ONPREM}
+SPECS = {c.short_name: c for c in topology.FLEET}
 
 
 def gpu_deployment(name: str, gpus: int, location: str, replicas: int = 1) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def pods_of(api: client.ApiClient, namespace: str, app: str) -> list[Any]:
     )
 
 
-@pytest.mark.parametrize("cluster", ["cloud", "onprem"])
+@pytest.mark.parametrize("cluster", SPECS)
 def test_api_server_reports_the_pinned_kubernetes_version(fleet: Fleet, cluster: str) -> None:
     pinned = localfleet.pinned_versions()["K8S_VERSION"]
     version = client.VersionApi(fleet.clients()[cluster]).get_code()
@@ -65,7 +65,7 @@ def test_api_server_reports_the_pinned_kubernetes_version(fleet: Fleet, cluster:
     assert (version.major, version.minor) == ("1", pinned.split(".")[1])
 
 
-@pytest.mark.parametrize("cluster", ["cloud", "onprem"])
+@pytest.mark.parametrize("cluster", SPECS)
 def test_nodes_carry_location_and_gpu_discovery_labels(fleet: Fleet, cluster: str) -> None:
     spec = SPECS[cluster]
     nodes = client.CoreV1Api(fleet.clients()[cluster]).list_node().items
@@ -94,8 +94,13 @@ def test_nodes_carry_location_and_gpu_discovery_labels(fleet: Fleet, cluster: st
         assert not node.spec.taints
 
 
-def test_scheduler_places_gpu_pod_on_an_onprem_gpu_node(fleet: Fleet, namespace: str) -> None:
-    api = fleet.onprem
+@pytest.mark.parametrize("cluster", [c.short_name for c in topology.MEMBERS])
+def test_scheduler_places_gpu_pod_on_an_onprem_gpu_node(
+    fleet: Fleet, namespace: str, cluster: str
+) -> None:
+    api = fleet.clients()[cluster]
+    gpu_pool = next(p for p in SPECS[cluster].pools if p.gpu is not None)
+    assert gpu_pool.gpu is not None
     client.AppsV1Api(api).create_namespaced_deployment(
         namespace, gpu_deployment("llm", gpus=2, location="onprem")
     )
@@ -107,7 +112,7 @@ def test_scheduler_places_gpu_pod_on_an_onprem_gpu_node(fleet: Fleet, namespace:
     pod = wait_until(running_pod, what="the GPU pod to run", timeout=90)
     node = client.CoreV1Api(api).read_node(pod.spec.node_name)
     assert node.metadata.labels[labels.LOCATION] == "onprem"
-    assert node.metadata.labels[labels.GPU_PRODUCT] == topology.L40S.product
+    assert node.metadata.labels[labels.GPU_PRODUCT] == gpu_pool.gpu.product
     scheduled = next(c for c in pod.status.conditions if c.type == "PodScheduled")
     assert scheduled.status == "True"
 
@@ -157,21 +162,39 @@ def test_deleting_a_deployment_garbage_collects_its_pods(fleet: Fleet, namespace
     )
 
 
-def test_member_secret_in_the_hub_reaches_the_onprem_cluster(fleet: Fleet) -> None:
+@pytest.mark.parametrize("member", topology.MEMBERS, ids=lambda c: c.short_name)
+def test_member_secret_in_the_hub_reaches_its_cluster(
+    fleet: Fleet, member: topology.ClusterSpec
+) -> None:
     core = client.CoreV1Api(fleet.cloud)
+    selector = topology.cluster_selector(member)["matchLabels"]
     secrets = core.list_namespaced_secret(
         topology.SYSTEM_NAMESPACE,
-        label_selector=f"{labels.CLUSTER}=true,{labels.LOCATION}=onprem",
+        label_selector=",".join(
+            [f"{labels.CLUSTER}=true", f"{labels.LOCATION}={member.location}"]
+            + [f"{key}={value}" for key, value in selector.items()]
+        ),
     ).items
-    assert len(secrets) == 1
-    member = member_from_secret(fleet.cloud.sanitize_for_serialization(secrets[0]))
-    assert member.location == "onprem"
-    assert member.kubeconfig is not None
+    assert len(secrets) == 1, "the region label names exactly one member"
+    registered = member_from_secret(fleet.cloud.sanitize_for_serialization(secrets[0]))
+    assert (registered.name, registered.location) == (member.name, member.location)
+    assert registered.egress_cidrs == (member.egress_cidr,)
+    assert registered.kubeconfig is not None
 
-    with config.new_client_from_config_dict(dict(member.kubeconfig)) as member_api:
+    with config.new_client_from_config_dict(dict(registered.kubeconfig)) as member_api:
         reached = {n.metadata.name for n in client.CoreV1Api(member_api).list_node().items}
-    expected = {n["metadata"]["name"] for n in topology.fleet_nodes(topology.ONPREM)}  # type: ignore[index]
+    expected = {n["metadata"]["name"] for n in topology.fleet_nodes(member)}  # type: ignore[index]
     assert expected <= reached
+
+
+def test_cluster_up_registers_every_member_of_the_fleet_once(fleet: Fleet) -> None:
+    core = client.CoreV1Api(fleet.cloud)
+    selector = f"{labels.CLUSTER}=true,{labels.MANAGED_BY}=localfleet"
+    secrets = core.list_namespaced_secret(topology.SYSTEM_NAMESPACE, label_selector=selector).items
+    names = sorted(
+        member_from_secret(fleet.cloud.sanitize_for_serialization(s)).name for s in secrets
+    )
+    assert names == sorted(c.name for c in topology.MEMBERS)
 
 
 def _apiserver_pids() -> set[int]:
@@ -209,8 +232,8 @@ def test_cluster_up_restarts_a_cluster_whose_component_exited(fleet: Fleet) -> N
     components.stop(topology.ONPREM, "kube-scheduler")
     assert components.running_by_component(topology.ONPREM)["kube-scheduler"] is False
     localfleet.up()
-    assert all(components.running_by_component(topology.ONPREM).values())
-    assert all(components.running_by_component(topology.CLOUD).values())
+    for cluster in topology.FLEET:
+        assert all(components.running_by_component(cluster).values()), cluster.name
     nodes = wait_until(
         lambda: client.CoreV1Api(fleet.onprem).list_node().items,
         what="the restarted onprem API server",

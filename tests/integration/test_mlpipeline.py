@@ -1,4 +1,4 @@
-"""MLPipeline end to end on the two real clusters: the 8 ML deployment options from apply to
+"""MLPipeline end to end on the real clusters: the 8 ML deployment options from apply to
 every stage ready, failed and successful runs with staged rollout and rollback, drift checks,
 stages that cannot be placed, and deletion in every cluster.
 
@@ -23,7 +23,7 @@ from llmfleet.render.common import owner_label
 from localfleet import topology
 from localfleet.paths import REPO_ROOT
 from tests.integration import resources
-from tests.integration.conftest import Fleet, Operator
+from tests.integration.conftest import Fleet, Operator, pin_onprem
 from tests.integration.polling import wait_until
 from tests.integration.resources import condition, ready
 
@@ -46,6 +46,7 @@ pytestmark = pytest.mark.usefixtures("operator", "load_balancers")
 
 
 def pipeline(name: str, locations: tuple[str, str, str], **overrides: Any) -> dict[str, Any]:
+    """A pipeline whose onprem stages run on llmfleet-onprem (CLUSTER_OF)."""
     training, inference, endpoint = locations
     spec: dict[str, Any] = {
         "model": {
@@ -63,12 +64,13 @@ def pipeline(name: str, locations: tuple[str, str, str], **overrides: Any) -> di
     }
     for key, value in overrides.items():
         spec[key] = {**spec.get(key, {}), **value} if isinstance(value, dict) else value
-    return {
+    body = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "MLPipeline",
         "metadata": {"name": name},
         "spec": spec,
     }
+    return dict(pin_onprem(body))
 
 
 def create(fleet: Fleet, namespace: str, body: dict[str, Any]) -> None:
@@ -117,7 +119,7 @@ def wait_ready(fleet: Fleet, namespace: str, name: str, timeout: float = 120) ->
 
 
 def api_for(fleet: Fleet, cluster: str) -> client.ApiClient:
-    return fleet.cloud if cluster == HUB_CLUSTER else fleet.onprem
+    return fleet.api_of(cluster)
 
 
 def events(fleet: Fleet, namespace: str, name: str) -> dict[str, str]:
@@ -179,7 +181,7 @@ def assert_on_nodes(api: client.ApiClient, pods: list[Any], location: str, gpu: 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_every_ml_option_end_to_end(fleet: Fleet, dataset_claims: str, sample: Path) -> None:
     namespace = dataset_claims
-    manifest = yaml.safe_load(sample.read_text())
+    manifest = pin_onprem(yaml.safe_load(sample.read_text()))  # where CLUSTER_OF says
     name = manifest["metadata"]["name"]
     create(fleet, namespace, manifest)
     obj = wait_ready(fleet, namespace, name)

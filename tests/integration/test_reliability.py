@@ -19,7 +19,7 @@ from llmfleet.render.common import owner_label
 from localfleet import chart, components, kwok, topology
 from localfleet.fleet import api_client, raw_get
 from tests.integration import resources
-from tests.integration.conftest import Fleet, Operator
+from tests.integration.conftest import Fleet, Operator, pinned
 from tests.integration.polling import wait_until
 from tests.integration.resources import condition, create_chat_endpoint, ready
 from tests.integration.test_llmdeployment import (
@@ -111,7 +111,8 @@ def test_a_secret_value_appears_nowhere_but_in_secrets(
     # provider key, and an endpoint with an auth key over both.
     create(
         fleet, namespace,
-        llmd("hci", "onprem", model={"name": "m", "credentialsSecretRef": {"name": "keys", "key": "hf"}}),
+        llmd("hci", "onprem", model={"name": "m", "credentialsSecretRef": {"name": "keys", "key": "hf"}},
+             placement=pinned(topology.ONPREM)),
     )  # fmt: skip
     managed = managed_llmd(
         "provider",
@@ -192,10 +193,13 @@ CHILD_LISTS = {
 
 
 def light(name: str, location: str, generation_tag: int = 0) -> dict[str, Any]:
-    """A CPU model with no replicas: every child, no pod, no capacity needed."""
+    """A CPU model with no replicas: every child, no pod, no capacity needed. An onprem one
+    goes to llmfleet-onprem, the member these tests stop, restart and look into."""
+    onprem = location == topology.ONPREM.location
     return llmd(
         name, location, gpu={"count": 0}, replicas=0, runtime="llamacpp",
         args=["--ctx-size", str(2048 + generation_tag)],
+        placement=pinned(topology.ONPREM) if onprem else {"location": location},
     )  # fmt: skip
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+from itertools import combinations
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from llmfleet import labels
-from localfleet import topology
+from localfleet import kwok, topology
 from localfleet.kind import kind_config, pool_assignment
 from localfleet.kwok import kwokctl_configuration
 
@@ -22,6 +25,7 @@ def nodes_of(cluster: topology.ClusterSpec) -> list[dict[str, Any]]:
     [
         (topology.CLOUD, "NVIDIA-H100-80GB-HBM3", 8, 2),
         (topology.ONPREM, "NVIDIA-L40S", 4, 2),
+        (topology.ONPREM2, "NVIDIA-A100-SXM4-80GB", 2, 2),
     ],
 )
 def test_gpu_pool_matches_the_fleet_design(
@@ -69,12 +73,75 @@ def test_the_hub_is_cloud_and_every_other_cluster_is_a_member() -> None:
     assert {c.location for c in topology.FLEET if not c.is_hub} == {"onprem"}
 
 
+def test_two_onprem_members_with_their_own_gpus_regions_and_egress_ranges() -> None:
+    members = [c for c in topology.FLEET if c.location == "onprem"]
+    assert [c.name for c in members] == ["llmfleet-onprem", "llmfleet-onprem-2"]
+    assert tuple(members) == topology.MEMBERS
+    products = [{p.gpu.product for p in c.pools if p.gpu} for c in members]
+    assert products[0].isdisjoint(products[1])
+    assert len({c.region for c in topology.FLEET}) == len(topology.FLEET)
+    assert len({c.short_name for c in topology.FLEET}) == len(topology.FLEET)
+    for a, b in combinations(topology.FLEET, 2):
+        assert not ipaddress.ip_network(a.egress_cidr).overlaps(ipaddress.ip_network(b.egress_cidr))
+    # An unpinned onprem workload still goes to the first member: it has the most GPUs.
+    assert topology.ONPREM.gpu_total > topology.ONPREM2.gpu_total
+
+
+@pytest.mark.parametrize("member", topology.MEMBERS, ids=lambda c: c.short_name)
+def test_a_cluster_selector_on_the_region_matches_exactly_one_member(
+    member: topology.ClusterSpec,
+) -> None:
+    wanted = topology.cluster_selector(member)["matchLabels"]
+    matching = [
+        c.name
+        for c in topology.MEMBERS
+        if wanted.items() <= topology.member_secret(c, "")["metadata"]["labels"].items()  # type: ignore[index]
+    ]
+    assert matching == [member.name]
+
+
 def test_member_secret_uses_the_registration_labels() -> None:
     secret: dict[str, Any] = topology.member_secret(topology.ONPREM, "apiVersion: v1\n")  # type: ignore[assignment]
     assert secret["metadata"]["namespace"] == topology.SYSTEM_NAMESPACE
     assert secret["metadata"]["labels"][labels.CLUSTER] == "true"
     assert secret["metadata"]["labels"][labels.LOCATION] == "onprem"
     assert secret["stringData"] == {"name": "llmfleet-onprem", "kubeconfig": "apiVersion: v1\n"}
+    assert secret["metadata"]["labels"]["region"] == "dc-frankfurt"
+    assert secret["metadata"]["annotations"] == {"llmfleet.io/egress-cidrs": "10.240.0.0/16"}
+
+
+def test_kwokctl_gets_the_ports_chosen_for_the_cluster(tmp_path: Path) -> None:
+    ports = dict(zip(kwok.PORT_OPTIONS, range(32700, 32706), strict=True))
+    options: dict[str, Any] = kwokctl_configuration(tmp_path, "1.33.13", ports)["options"]  # type: ignore[assignment]
+    assert {k: options[k] for k in kwok.PORT_OPTIONS} == ports
+    assert not set(kwok.PORT_OPTIONS) & set(kwokctl_configuration(tmp_path, "1.33.13")["options"])  # type: ignore[arg-type]
+
+
+def test_ports_skip_what_stopped_clusters_recorded_and_what_is_in_use(tmp_path: Path) -> None:
+    stopped = tmp_path / "stopped-cluster"
+    stopped.mkdir()
+    (stopped / "kwok.yaml").write_text(
+        yaml.safe_dump_all([
+            {"kind": "KwokctlConfiguration", "components": [
+                {"name": "etcd", "ports": [{"name": "peer-http", "port": 32766}, {"name": "http", "port": 32765}]},
+                {"name": "kube-apiserver", "ports": [{"name": "https", "port": 32764}]},
+            ]},
+            {"kind": "Stage", "spec": {}},
+        ])
+    )  # fmt: skip
+    assert kwok.recorded_ports(tmp_path) == {32764, 32765, 32766}
+    in_use = {32763, 32760}
+    allocator = kwok.PortAllocator(tmp_path, is_free=lambda port: port not in in_use)
+    # Three clusters created side by side: each gets its own ports, none recorded or in use.
+    handed_out = [allocator.ports() for _ in range(3)]
+    every_port = [port for ports in handed_out for port in ports.values()]
+    assert len(every_port) == len(set(every_port)) == 3 * len(kwok.PORT_OPTIONS)
+    assert not set(every_port) & (kwok.recorded_ports(tmp_path) | in_use)
+    assert handed_out[0] == dict(
+        zip(kwok.PORT_OPTIONS, [32767, 32762, 32761, 32759, 32758, 32757], strict=True)
+    )
+    with pytest.raises(RuntimeError, match="free ports"):
+        kwok.pick_ports(1, [], is_free=lambda port: False)
 
 
 def test_kwokctl_uses_only_local_binaries_on_loopback(tmp_path: Any) -> None:
