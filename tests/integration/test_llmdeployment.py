@@ -474,10 +474,22 @@ def test_a_moved_model_leaves_no_cross_cluster_path_behind(fleet: Fleet, namespa
         fleet, namespace, "roamer", {"placement": {"location": "cloud", "clusterSelector": None}}
     )
     wait_until(lambda: not exported(), what="the old path to be removed", timeout=120)
-    policies = client.NetworkingV1Api(fleet.onprem).list_namespaced_network_policy(namespace)
-    assert path not in {p.metadata.name for p in policies.items}
-    obj = resources.get(fleet.cloud, namespace, "chatendpoints", "roam-chat")
-    assert obj["status"]["backends"][0]["cluster"] == "in-cluster"
+
+    def admitted() -> bool:
+        policies = client.NetworkingV1Api(fleet.onprem).list_namespaced_network_policy(namespace)
+        return path in {p.metadata.name for p in policies.items}
+
+    def backend_cluster() -> str:
+        obj = resources.get(fleet.cloud, namespace, "chatendpoints", "roam-chat")
+        return str(obj["status"]["backends"][0]["cluster"])
+
+    # The pass that prunes the path writes the endpoint's status after it: wait for both.
+    wait_until(lambda: not admitted(), what="the old path's policy to be removed", timeout=30)
+    wait_until(
+        lambda: backend_cluster() == "in-cluster",
+        what="the endpoint's status to serve the backend from the hub",
+        timeout=30,
+    )
 
 
 def test_a_name_longer_than_a_label_value_is_served(fleet: Fleet, namespace: str) -> None:
