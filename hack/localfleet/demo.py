@@ -19,6 +19,10 @@ from localfleet.paths import CLUSTER_DIR, REPO_ROOT
 from localfleet.stubs import StubModel
 
 NAMESPACE = "llmfleet-demo"
+# The same overflowing model in a namespace a FleetPolicy keeps on-prem: it refuses to overflow.
+RESTRICTED_NAMESPACE = "llmfleet-demo-restricted"
+OVERFLOW = REPO_ROOT / "config" / "demo" / "overflow.yaml"
+POLICY = REPO_ROOT / "config" / "samples" / "fleetpolicy-restricted.yaml"
 SAMPLES = REPO_ROOT / "config" / "samples" / "llm-deployment-models"
 MANIFESTS = [
     REPO_ROOT / "config" / "demo" / "secrets.yaml",
@@ -26,6 +30,7 @@ MANIFESTS = [
     SAMPLES / "02-llm-cloud-unmanaged-cloud-endpoint.yaml",
     SAMPLES / "12-llm-onprem-unmanaged-onprem-endpoint.yaml",
     REPO_ROOT / "config" / "demo" / "onprem-too-big.yaml",
+    OVERFLOW,
 ]
 KINDS = {
     "LLMDeployment": "llmdeployments",
@@ -106,21 +111,23 @@ def main() -> int:
         # Where status says something landed ("in-cluster" is the hub) -> that cluster's API.
         api_for = {"in-cluster": hub} | {c.name: apis[c.short_name] for c in topology.MEMBERS}
         seed.install_crds(hub, REPO_ROOT / "crds")
-        seed.apply_namespace(
-            client.CoreV1Api(hub),
-            {
-                "metadata": {
-                    "name": NAMESPACE,
-                    "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
-                }
-            },
-        )
+        for name, extra in ((NAMESPACE, {}), (RESTRICTED_NAMESPACE, RESTRICTED_LABELS)):
+            seed.apply_namespace(
+                client.CoreV1Api(hub),
+                {
+                    "metadata": {
+                        "name": name,
+                        "labels": {"pod-security.kubernetes.io/enforce": "restricted", **extra},
+                    }
+                },
+            )
         log = CLUSTER_DIR / "operator.log"
         fleet.log(f"starting the operator (log: {log})")
         with log.open("wb") as out:
             operator = subprocess.Popen(
                 [sys.executable, "-m", "llmfleet", "run", "--kubeconfig", str(kubeconfigs["cloud"]),
-                 "--namespace", NAMESPACE, "--resync-seconds", "3", "--metrics-port", "0",
+                 "--namespace", NAMESPACE, "--namespace", RESTRICTED_NAMESPACE,
+                 "--resync-seconds", "3", "--metrics-port", "0",
                  "--liveness-port", "18080", "--no-provider-probes",
                  "--egress-cidr", topology.HUB.egress_cidr],
                 stdout=out, stderr=subprocess.STDOUT,
@@ -133,7 +140,11 @@ def main() -> int:
                 f"applied {len(names)} LLMDeployments, a hybrid ChatEndpoint and an MLPipeline; "
                 "waiting"
             )
+            restricted = apply_restricted(hub)
             objects = wait_for(hub, names, timeout=90)
+            refused = wait_for_object(
+                hub, "llmdeployments", restricted, decided, 60, namespace=RESTRICTED_NAMESPACE
+            )
             endpoint = wait_for_object(hub, "chatendpoints", "hybrid-chat", sites_ready, 90)
             # Trained in the cloud, then served on premises.
             pipeline = wait_for_object(hub, "mlpipelines", "support-bot", settled, 120)
@@ -164,6 +175,8 @@ def main() -> int:
             )
         )
         print()
+        print_residency(next(o for o in objects if o["metadata"]["name"] == restricted), refused)
+        print()
         print_endpoint(endpoint, answer)
         print()
         print_pipeline(pipeline)
@@ -177,12 +190,64 @@ def main() -> int:
     return 0
 
 
+RESTRICTED_LABELS = {"llmfleet.io/data-class": "restricted"}
+
+
+def apply_restricted(hub: client.ApiClient) -> str:
+    """The residency policy, and the overflowing model again in the namespace it selects."""
+    objects = client.CustomObjectsApi(hub)
+    options: dict[str, Any] = {
+        "field_manager": "llmfleet-demo",
+        "force": True,
+        "_content_type": "application/apply-patch+yaml",
+    }
+    policy = yaml.safe_load(POLICY.read_text())
+    objects.patch_cluster_custom_object(
+        "llmfleet.io", "v1alpha1", "fleetpolicies", policy["metadata"]["name"], policy, **options
+    )
+    model = yaml.safe_load(OVERFLOW.read_text())
+    objects.patch_namespaced_custom_object(
+        "llmfleet.io", "v1alpha1", RESTRICTED_NAMESPACE, "llmdeployments",
+        model["metadata"]["name"], model, **options,
+    )  # fmt: skip
+    return str(model["metadata"]["name"])
+
+
+def decided(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    return status.get("observedGeneration") == obj["metadata"]["generation"] and any(
+        c["type"] == "Ready" and c.get("reason") == "PolicyViolation"
+        for c in status.get("conditions") or []
+    )
+
+
+def print_residency(overflowing: dict[str, Any], refused: dict[str, Any]) -> None:
+    """The same model twice: overflowing to the cloud, and refusing to where a policy rules."""
+    rows = []
+    for obj in (overflowing, refused):
+        status = obj.get("status") or {}
+        ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+        roles = ", ".join(
+            f"{p['cluster']}={p.get('replicas', 0)} ({p.get('role', 'preferred')})"
+            for p in status.get("placements") or []
+            if p.get("state") in ("Placed", "Unknown", "Draining")
+        )
+        rows.append((obj["metadata"]["namespace"], obj["metadata"]["name"], roles or "-",
+                     ready.get("reason", "-"), ready.get("message", "")[:160]))  # fmt: skip
+    print(
+        "On-prem first, overflow to the cloud; a FleetPolicy keeps a restricted namespace on-prem:"
+    )
+    print(show.render_table(("NAMESPACE", "LLMDEPLOYMENT", "REPLICAS", "READY", "WHY"), rows))
+
+
 def wait_for_object(
     hub: client.ApiClient,
     plural: str,
     name: str,
     done: Callable[[dict[str, Any]], bool],
     timeout: float,
+    *,
+    namespace: str = NAMESPACE,
 ) -> dict[str, Any]:
     """The object once `done` says so, or as it is when the time is up (the tables say why)."""
     objects_api = client.CustomObjectsApi(hub)
@@ -190,7 +255,7 @@ def wait_for_object(
     while True:
         obj = dict(
             objects_api.get_namespaced_custom_object(
-                "llmfleet.io", "v1alpha1", NAMESPACE, plural, name
+                "llmfleet.io", "v1alpha1", namespace, plural, name
             )
         )
         if done(obj) or time.monotonic() > deadline:

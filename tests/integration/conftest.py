@@ -35,6 +35,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 DEMO_NAMESPACE = "llmfleet-demo"
+DEMO_RESTRICTED_NAMESPACE = "llmfleet-demo-restricted"
 TEST_NAMESPACE_PREFIX = "t-"
 NOT_FOUND = 404
 
@@ -128,7 +129,7 @@ def _clear_leftovers(api: client.ApiClient) -> None:
         for ns in core.list_namespace(label_selector=f"{labels.TEST_CLUSTER}=true").items
         if ns.metadata.name.startswith(TEST_NAMESPACE_PREFIX)
     ]
-    for name in [*leftovers, DEMO_NAMESPACE]:
+    for name in [*leftovers, DEMO_NAMESPACE, DEMO_RESTRICTED_NAMESPACE]:
         try:
             core.delete_namespace(name)
         except ApiException as error:

@@ -176,7 +176,19 @@ def test_all_kinds_are_in_the_llmfleet_category_with_short_names(fleet: Fleet) -
         (
             "llm-deployment-models/12-llm-onprem-unmanaged-onprem-endpoint.yaml",
             "LLMDeployment",
-            ["Name", "Mode", "Location", "Management", "GPU", "GPUs", "Replicas", "Ready", "Age"],
+            [
+                "Name",
+                "Mode",
+                "Location",
+                "Management",
+                "GPU",
+                "GPUs",
+                "Replicas",
+                "Clusters",
+                "Ready",
+                "Reason",
+                "Age",
+            ],
             {"Location": "onprem", "GPU": "NVIDIA-L40S", "GPUs": 2, "Replicas": 1},
         ),
         (

@@ -122,16 +122,20 @@ def test_cloud_model_runs_on_hub_gpus_hardened_and_segmented(
     obj = wait_condition(fleet, namespace, "hub-llm", "Ready", "True")
     status = obj["status"]
     assert status["mode"] == "1.2 Cloud Self-Managed LLM"
-    assert status["placements"] == [
+    placement = dict(status["placements"][0])
+    assert placement.pop("since")  # when it entered its state
+    assert [placement] == [
         {
             "cluster": "in-cluster",
             "location": "cloud",
+            "role": "preferred",
             "state": "Placed",
             "replicas": 1,
             "readyReplicas": 1,
             "endpoint": f"http://hub-llm.{namespace}.svc:8000/v1",
         }
     ]
+    assert status["clusters"] == "in-cluster=1"
     assert status["segmentation"]["roles"] == [
         "network-boundary", "workload-segmentation", "kernel-minimization", "model-robustness",
     ]  # fmt: skip
@@ -252,7 +256,8 @@ def test_a_model_no_cluster_can_fit_is_not_left_pending(fleet: Fleet, namespace:
     placed = condition(obj, "Placed")
     assert placed["reason"] == "InsufficientGPU"
     assert "needs 5 x nvidia.com/gpu" in placed["message"]
-    assert "4 x NVIDIA-L40S on onprem-gpu-l40s-0" in placed["message"]
+    # Each candidate: free and total GPUs of its eligible nodes.
+    assert re.search(rf"{topology.ONPREM.name}: no room: \d+/8 NVIDIA-L40S free", placed["message"])
     assert topology.ONPREM2.name in placed["message"]  # every candidate says what it has
     assert topology.A100.product in placed["message"]
     for api in fleet.clients().values():

@@ -307,13 +307,16 @@ def test_failed_run_keeps_serving_and_a_new_run_rolls_forward_only_once_trained(
     def training_waits() -> dict[str, Any] | None:
         obj = get(fleet, namespace, name)
         training = stages(obj).get("training", {})
-        waiting = training.get("phase") == "Pending" and "node" in training.get("message", "")
+        # No node can take it: no Job is created, the stage says which nodes refuse and why.
+        waiting = training.get("phase") == "Unschedulable" and "nodeSelector" in training.get(
+            "message", ""
+        )
         return obj if resources.current(obj) and waiting else None
 
     held = wait_until(training_waits, what="run C to wait for a node", timeout=60)
     run_c = stages(held)["training"]["artifact"].rsplit("/", 1)[-1]
     assert held["status"]["servingRun"] == run_a
-    assert condition(held, "Ready")["reason"] == "Training"
+    assert condition(held, "Ready")["reason"] == "InsufficientGPU"
     assert served_artifact() == artifact_a
 
     # A node becomes eligible: run C trains, then inference rolls forward to it.

@@ -390,7 +390,7 @@ def report(facts: Facts, plan: Plan, executed: Executed) -> tuple[dict[str, Any]
     before = sorted(str(p.get("cluster")) for p in facts.previous if p.get("state") == "Placed")
     after = sorted(p["cluster"] for p in placements if p["state"] == "Placed")
     if after and after != before:
-        events.append(Event("Normal", "Placed", status.where(placements)))
+        events.append(Event("Normal", "Placed", f"placed on {', '.join(after)}"))
     return status.decided(decision, placements), events
 
 
@@ -550,8 +550,12 @@ class Status:
         facts = self.facts
         shares = list(facts.shares.values())
         reachable = [s for s in shares if s.member.name not in facts.unreachable]
-        if shares and not reachable and not decision.unplaced and not facts.violations:
-            return self._unknown(placements)
+        pooled = [c for c in decision.choices if c.pool is not None]
+        all_silent = bool(pooled) and all(c.cluster in facts.unreachable for c in pooled)
+        if not facts.violations and (
+            (shares and not reachable and not decision.unplaced) or (not shares and all_silent)
+        ):
+            return self._unknown(placements)  # every candidate is silent: nothing is known
         if not shares and not decision.unplaced and not facts.violations:
             return self.unplaced("NoCluster", "no candidate cluster can hold the model")
         rendered = next(
