@@ -140,8 +140,9 @@ def main() -> int:
                 f"applied {len(names)} LLMDeployments, a hybrid ChatEndpoint and an MLPipeline; "
                 "waiting"
             )
-            restricted = apply_restricted(hub)
             objects = wait_for(hub, names, timeout=90)
+            # Once the first copy has taken the on-prem room it could, the restricted copy.
+            restricted = apply_restricted(hub)
             refused = wait_for_object(
                 hub, "llmdeployments", restricted, decided, 60, namespace=RESTRICTED_NAMESPACE
             )

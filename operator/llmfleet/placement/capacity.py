@@ -203,8 +203,8 @@ def room(
         why = refusal(node, shape)
         if why is None:
             eligible.append(node)
-        elif why != "location":
-            refused.setdefault(why, []).append(node.name)
+        elif why != "location" and why != f"no {shape.resource}":
+            refused.setdefault(why, []).append(node.name)  # nodes that could, but may not
     if shape.count == 0:
         return Room(fits=UNBOUNDED if eligible else 0, refused=_refused(refused))
     totals: dict[str, list[int]] = {}
