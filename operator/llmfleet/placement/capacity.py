@@ -203,7 +203,7 @@ def room(
         why = refusal(node, shape)
         if why is None:
             eligible.append(node)
-        elif why != "location" and why != f"no {shape.resource}":
+        elif why not in ("location", f"no {shape.resource}"):
             refused.setdefault(why, []).append(node.name)  # nodes that could, but may not
     if shape.count == 0:
         return Room(fits=UNBOUNDED if eligible else 0, refused=_refused(refused))
