@@ -28,7 +28,7 @@ binaries: ## Build the local control plane from Go modules (cached in ~/.cache/l
 	hack/build-binaries.sh >/dev/null
 
 .PHONY: cluster-up
-cluster-up: venv ## Start the local hub (cloud) and member (onprem) clusters; idempotent
+cluster-up: venv ## Start the local hub (cloud) and member (onprem, onprem-2) clusters; idempotent
 	$(BIN)/python -m localfleet up
 
 .PHONY: cluster-down
@@ -52,7 +52,7 @@ show: venv ## Print the federation: clusters, locations, nodes and GPUs
 	$(BIN)/python -m localfleet show
 
 .PHONY: kind-up
-kind-up: venv ## Same two-cluster topology on kind (needs Docker and kind)
+kind-up: venv ## Same three-cluster topology on kind (needs Docker and kind)
 	$(BIN)/python -m localfleet kind-up
 
 .PHONY: kind-down
