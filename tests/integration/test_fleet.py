@@ -401,10 +401,15 @@ def test_a_tightened_policy_removes_a_crossing_route_from_the_live_gateway(
                    what="the crossing route gone from the cloud gateway", timeout=60)  # fmt: skip
         # The on-prem site still routes to the model in its own cluster.
         assert gateway_routes(fleet.onprem, namespace, "chat-onprem") == [local]
-        endpoint = client.CustomObjectsApi(fleet.cloud).get_namespaced_custom_object(
-            GROUP, VERSION, namespace, "chatendpoints", "chat"
-        )
-        assert reason(endpoint, "Ready") == "PolicyViolation"
+
+        def refused() -> dict[str, Any] | None:
+            obj = client.CustomObjectsApi(fleet.cloud).get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "chatendpoints", "chat"
+            )
+            return obj if reason(obj, "Ready") == "PolicyViolation" else None
+
+        # The cloud gateway rolls to its new config first; the status then says why.
+        endpoint = wait_until(refused, what="the endpoint to report the policy", timeout=60)
         assert name in condition(endpoint, "Ready")["message"]
     finally:
         client.CustomObjectsApi(fleet.cloud).delete_cluster_custom_object(

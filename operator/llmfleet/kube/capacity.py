@@ -29,8 +29,10 @@ class SummaryWatch(WatchLoop, Generic[T]):
         kind: str,
         summarize: Callable[[Mapping[str, Any]], T | None],
         query: Mapping[str, str] | None = None,
-        on_change: Callable[[str], None] | None = None,
+        on_change: Callable[[str, bool], None] | None = None,
     ) -> None:
+        """`on_change` is told the key of an object whose summary changed, and whether it
+        is gone."""
         super().__init__(client, kind, query or {})
         self.summarize = summarize
         self.on_change = on_change
@@ -65,7 +67,7 @@ class SummaryWatch(WatchLoop, Generic[T]):
             if summary is not None:
                 self._items[key] = summary
         if before != summary and self.on_change is not None:
-            self.on_change(key)
+            self.on_change(key, summary is None)
 
 
 def _key(obj: Mapping[str, Any]) -> str:
@@ -77,7 +79,7 @@ class CapacityWatch:
     """Nodes and GPU pods of one cluster; `on_change` is told when either changed."""
 
     def __init__(self, client: KubeClient, on_change: Callable[[], None] | None = None) -> None:
-        def changed(_: str) -> None:
+        def changed(_: str, __: bool) -> None:
             if on_change is not None:
                 on_change()
 

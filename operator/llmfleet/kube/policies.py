@@ -43,11 +43,11 @@ class PolicyWatch:
     def __init__(self, client: KubeClient, on_change: Callable[[str], None] | None = None) -> None:
         self.client = client
 
-        def namespace_changed(key: str) -> None:
-            if on_change is not None:
+        def namespace_changed(key: str, gone: bool) -> None:
+            if on_change is not None and not gone:  # a deleted namespace's workloads are gone
                 on_change(key.partition("/")[2])
 
-        def policy_changed(_: str) -> None:
+        def policy_changed(_: str, __: bool) -> None:
             if on_change is not None:
                 on_change("")
 
