@@ -50,14 +50,7 @@ def api_client(settings: Settings) -> client.ApiClient:
 def read_only_context(settings: Settings) -> Context:
     hub_client = KubeClient(api_client(settings), IN_CLUSTER, timeout=15)
     hub = Cluster(hub_client)
-    federation = Federation(
-        hub=hub,
-        location=settings.cluster_location,
-        members_namespace=settings.members_namespace,
-        egress_cidrs=settings.egress_cidrs,
-        member_secrets=settings.member_secrets,
-        watch=False,
-    )
+    federation = Federation.of(settings, hub, watch=False)
     reads = Reads(hub, Prober(enabled=False), PolicyWatch(hub_client))
     return Context(fleet=federation, settings=settings, reads=reads)
 

@@ -63,14 +63,8 @@ def make_runtime(operator_settings: Settings) -> Runtime:
     hub_client = KubeClient(hub_api_client(operator_settings), IN_CLUSTER)
     hub = Cluster(hub_client, ChildCache(hub_client, wakeups=wakeups).start())
     prober = Prober(enabled=operator_settings.probe_providers, wake=wakeups.notify).start()
-    federation = Federation(
-        hub=hub,
-        location=operator_settings.cluster_location,
-        members_namespace=operator_settings.members_namespace,
-        egress_cidrs=operator_settings.egress_cidrs,
-        member_secrets=operator_settings.member_secrets,
-        wakeups=wakeups,
-        on_capacity_change=wakeups.room_changed,
+    federation = Federation.of(
+        operator_settings, hub, wakeups=wakeups, on_capacity_change=wakeups.room_changed
     )
     policies = PolicyWatch(hub_client, on_change=wakeups.rules_changed).start()
     metrics.CAPACITY.source = federation.gpu_rows

@@ -28,6 +28,7 @@ from llmfleet.placement.clusters import (
     member_from_secret,
 )
 from llmfleet.placement.select import ClusterInventory
+from llmfleet.settings import Settings
 
 MEMBER_SELECTORS = (f"{labels.CLUSTER}=true", f"{labels.ARGOCD_SECRET_TYPE}=cluster")
 
@@ -59,6 +60,18 @@ class Federation:
     _members: _Cached | None = None
     _inventories: dict[str, _Cached] = field(default_factory=dict)
     _capacity: dict[str, CapacityWatch] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, settings: Settings, hub: Cluster, **extra: Any) -> Federation:
+        """The fleet the settings describe around `hub` (the operator's and the CLI's)."""
+        return cls(
+            hub=hub,
+            location=settings.cluster_location,
+            members_namespace=settings.members_namespace,
+            egress_cidrs=settings.egress_cidrs,
+            member_secrets=settings.member_secrets,
+            **extra,
+        )
 
     def members(self) -> tuple[list[MemberCluster], list[str]]:
         """Every usable member (the hub first) and the problems of unusable registrations."""
