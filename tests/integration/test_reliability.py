@@ -441,6 +441,20 @@ def throttled_count(operator: Operator) -> float:
     )
 
 
+def priority_level_of(api: client.ApiClient) -> str | None:
+    """The UID of the APF priority level the API server put one request of `api` in."""
+    method, url, headers, _, _ = api.param_serialize(
+        "GET", "/version", auth_settings=["BearerToken"]
+    )
+    try:
+        response = api.call_api(method, url, headers, _request_timeout=10)
+        response.read()
+        found = response.getheaders()
+    except client.ApiException as rejected:
+        found = rejected.headers or {}
+    return found.get("X-Kubernetes-PF-PriorityLevel-UID")
+
+
 NOISE_ACCOUNT = "llmfleet-noise"
 HELD = 12
 
@@ -490,8 +504,11 @@ def jail(fleet: Fleet, tmp_path: Path) -> Iterator[Callable[[], None]]:
             ],
         },
     }  # fmt: skip
-    flowcontrol.create_priority_level_configuration(level)
+    jailed_level = flowcontrol.create_priority_level_configuration(level).metadata.uid
     flowcontrol.create_flow_schema(schema)
+    # The API server applies a new FlowSchema a moment later; until then the operator's burst
+    # would pass untouched and there would be nothing left to throttle.
+    wait_until(lambda: priority_level_of(noise_api) == jailed_level, what="the jail to be in force", timeout=30)  # fmt: skip
     released = threading.Event()
 
     def neighbour() -> None:
