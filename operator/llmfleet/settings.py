@@ -43,6 +43,10 @@ class Settings:
     drift_image: str | None = None
     # Member-cluster Secrets by name (read one by one); empty: every labelled Secret.
     member_secrets: tuple[str, ...] = ()
+    # The Prometheus autoscaled models' load is read from (a member may name its own).
+    prometheus_url: str = ""
+    # Seconds between two reads of the load.
+    autoscaling_interval: float = 15.0
 
 
 def _env(name: str, default: str) -> str:
@@ -124,7 +128,25 @@ def parse(argv: list[str] | None = None) -> Settings:
         default=_env("PROVIDER_PROBES", "1") != "0",
         help="do not probe managed endpoints' URLs (env LLMFLEET_PROVIDER_PROBES=0)",
     )
+    parser.add_argument(
+        "--prometheus-url",
+        default=_env("PROMETHEUS_URL", ""),
+        help="Prometheus that scrapes model servers and gateways, read for the load of "
+        "autoscaled LLMDeployments (env LLMFLEET_PROMETHEUS_URL); a member cluster may name "
+        "its own with the annotation llmfleet.io/prometheus-url on its registration Secret",
+    )
+    parser.add_argument(
+        "--autoscaling-interval",
+        type=float,
+        default=float(_env("AUTOSCALING_INTERVAL", "15")),
+        help="seconds between two reads of the load of autoscaled models "
+        "(env LLMFLEET_AUTOSCALING_INTERVAL)",
+    )
     args = parser.parse_args(argv)
+    if args.prometheus_url and not args.prometheus_url.startswith(("http://", "https://")):
+        parser.error(f"--prometheus-url {args.prometheus_url!r} must be an http(s) URL")
+    if args.autoscaling_interval < 1:
+        parser.error("--autoscaling-interval must be at least 1 second")
     return Settings(
         namespaces=tuple(args.namespace),
         cluster_location=args.cluster_location,
@@ -142,4 +164,6 @@ def parse(argv: list[str] | None = None) -> Settings:
         gateway_image=args.gateway_image,
         drift_image=args.drift_image,
         member_secrets=tuple(args.member_secret),
+        prometheus_url=args.prometheus_url.rstrip("/"),
+        autoscaling_interval=args.autoscaling_interval,
     )

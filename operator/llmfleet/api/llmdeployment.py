@@ -86,6 +86,51 @@ class Failover(ApiModel):
     """How long a member must have been unreachable before its replicas are replaced."""
 
 
+class Autoscaling(ApiModel):
+    """Replicas follow the load: the operator owns the count within [minReplicas,
+    maxReplicas] across the fleet, placed like any other replicas (the preferred location
+    first, overflow next; overflow replicas go first on the way down)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "self.minReplicas <= self.maxReplicas",
+                "spec.autoscaling.minReplicas must not exceed maxReplicas: lower minReplicas "
+                "or raise maxReplicas",
+                field_path=".minReplicas",
+            ),
+            cel(
+                "self.minReplicas > 0 "
+                "|| self.scaleToZeroAfterSeconds >= self.scaleDownDelaySeconds",
+                "spec.autoscaling.scaleToZeroAfterSeconds must be at least scaleDownDelaySeconds: "
+                "a model sleeps only after it has scaled down",
+                field_path=".scaleToZeroAfterSeconds",
+            ),
+        )
+    )
+
+    min_replicas: int = Field(default=1, ge=0, le=64)
+    """Fewest replicas. 0 lets an idle model sleep (scale to zero): the first request through
+    a gateway wakes it."""
+    max_replicas: int = Field(ge=1, le=64)
+    """Most replicas, across the fleet."""
+    target_per_replica: float = Field(default=8, gt=0, le=10000)
+    """Load one replica should carry: in-flight requests (running plus waiting) for vllm, tgi
+    and llamacpp; requests per second through the gateways for ollama and triton, or the
+    value of `query`."""
+    scale_down_delay_seconds: int = Field(default=300, ge=0, le=86400)
+    """How long the load must have stayed low before replicas are removed (to the highest
+    count the load asked for in that time)."""
+    scale_to_zero_after_seconds: int = Field(default=900, ge=0, le=604800)
+    """With minReplicas 0: how long a model must have been idle (no load, no gateway
+    requests) before it sleeps."""
+    query: str | None = Field(default=None, min_length=1, max_length=4096)
+    """PromQL whose value is the model's load, instead of its runtime's metrics. `$owner`
+    stands for the value of the pods' llmfleet.io/owner label (scraped as
+    llmfleet_io_owner), `$namespace` for the namespace. Must return one number or series to
+    add up."""
+
+
 class ModelPlacement(Placement):
     """Where a model runs: a location, who manages it, cluster and node filters, and how its
     replicas are divided over the fleet."""
@@ -155,6 +200,12 @@ class LLMDeploymentSpec(ApiModel):
                 reason="FieldValueForbidden",
             ),
             cel(
+                f"!({MANAGED}) || !has(self.autoscaling)",
+                "a managed LLMDeployment runs no replicas to scale: remove spec.autoscaling",
+                field_path=".autoscaling",
+                reason="FieldValueForbidden",
+            ),
+            cel(
                 "self.placement.location != 'edge' || !has(self.gpu) || self.gpu.count <= 1",
                 "edge sites have one GPU at most: set spec.gpu.count to 0 or 1",
                 field_path=".gpu.count",
@@ -171,7 +222,10 @@ class LLMDeploymentSpec(ApiModel):
     args: list[Arg] = Field(default_factory=list, max_length=64)
     """Extra arguments for the model server."""
     replicas: int = Field(default=1, ge=0, le=64)
-    """Model server replicas in total, across every cluster the model is placed on."""
+    """Model server replicas in total, across every cluster the model is placed on. With
+    autoscaling: the count it starts from."""
+    autoscaling: Autoscaling | None = None
+    """Replicas follow the load read from Prometheus. Default: off, `replicas` is the count."""
     gpu: Gpu | None = None
     """GPUs per replica; defaults to one nvidia.com/gpu of any product."""
     resources: Resources | None = None
@@ -229,6 +283,19 @@ class CandidateDecision(ApiModel):
     """GPUs of the accepted products on its eligible nodes."""
 
 
+class AutoscalingStatus(ApiModel):
+    """What the autoscaler read and decided."""
+
+    load: float | None = Field(default=None, ge=0)
+    """The model's load at the last change (see spec.autoscaling.targetPerReplica)."""
+    desired_replicas: int = Field(default=0, ge=0)
+    """Replicas the load asks for, across the fleet: what is placed."""
+    last_scale_time: str | None = Field(default=None, max_length=64)
+    """When the count last changed."""
+    reason: str = Field(default="", max_length=1024)
+    """Why the count is what it is."""
+
+
 class LLMDeploymentStatus(ApiModel):
     """Observed state of an LLMDeployment."""
 
@@ -244,6 +311,8 @@ class LLMDeploymentStatus(ApiModel):
     """The last placement decision, one entry per member cluster."""
     segmentation: SegmentationStatus | None = None
     """Security roles applied and the objects realizing them."""
+    autoscaling: AutoscalingStatus | None = None
+    """The load read and the replicas it asks for, with autoscaling on."""
     child_clusters: list[ClusterName] = Field(default_factory=list, max_length=64)
     """Member clusters holding objects of this model; each is cleaned when it no longer
     should."""

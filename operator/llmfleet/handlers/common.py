@@ -21,11 +21,13 @@ from llmfleet.kube.federation import Federation
 from llmfleet.kube.policies import PolicyWatch
 from llmfleet.kube.rest import NOT_FOUND, KubeError, path_of
 from llmfleet.kube.wakeups import Wakeups
+from llmfleet.placement.autoscale import Memory
 from llmfleet.placement.clusters import IN_CLUSTER
 from llmfleet.placement.ledger import Ledger
 from llmfleet.reconcile import engine
 from llmfleet.reconcile.engine import Outcome
 from llmfleet.reconcile.kinds import KINDS
+from llmfleet.reconcile.load import LoadReader
 from llmfleet.reconcile.prober import Prober
 from llmfleet.reconcile.reads import Context, Reads
 from llmfleet.settings import Settings
@@ -47,14 +49,17 @@ class Runtime:
     pool: ThreadPoolExecutor
     ledger: Ledger = field(default_factory=Ledger)
     policies: PolicyWatch | None = None
+    load: LoadReader | None = None
+    scaling: dict[str, Memory] = field(default_factory=dict)
     locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
     following: asyncio.Task[None] | None = None
 
     @property
     def context(self) -> Context:
         return Context(
-            fleet=self.federation, settings=self.settings, reads=self.reads, ledger=self.ledger
-        )
+            fleet=self.federation, settings=self.settings, reads=self.reads, ledger=self.ledger,
+            load=self.load, scaling=self.scaling,
+        )  # fmt: skip
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -247,5 +252,8 @@ async def cleanup(kind: str, body: kopf.Body, memo: kopf.Memo) -> None:
         )
     metrics.FLEET.forget((owner.kind, owner.namespace, owner.name))
     runtime.ledger.forget(owner.label)  # its GPUs are free for others at once
+    runtime.scaling.pop(owner.label, None)
+    if runtime.load is not None:
+        runtime.load.forget(owner.label)
     runtime.wakeups.forget(owner.kind, owner.namespace, owner.name)
     runtime.locks.pop((owner.kind, owner.namespace, owner.name), None)

@@ -21,6 +21,7 @@ from llmfleet.kube.policies import PolicyWatch
 from llmfleet.kube.rest import KubeClient
 from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import IN_CLUSTER
+from llmfleet.reconcile.load import LoadReader
 from llmfleet.reconcile.prober import Prober
 from llmfleet.reconcile.reads import Reads
 from llmfleet.settings import Settings
@@ -68,6 +69,7 @@ def make_runtime(operator_settings: Settings) -> Runtime:
     )
     policies = PolicyWatch(hub_client, on_change=wakeups.rules_changed).start()
     metrics.CAPACITY.source = federation.gpu_rows
+    load = LoadReader(wake=wakeups.notify, interval=operator_settings.autoscaling_interval).start()
     return Runtime(
         settings=operator_settings,
         federation=federation,
@@ -75,6 +77,7 @@ def make_runtime(operator_settings: Settings) -> Runtime:
         policies=policies,
         prober=prober,
         wakeups=wakeups,
+        load=load,
         pool=ThreadPoolExecutor(
             max_workers=operator_settings.api_workers, thread_name_prefix="llmfleet-api"
         ),
@@ -111,6 +114,8 @@ def register(registry: kopf.OperatorRegistry, operator_settings: Settings) -> No
         if runtime.following is not None:
             runtime.following.cancel()
         runtime.prober.stop()
+        if runtime.load is not None:
+            runtime.load.stop()
         runtime.federation.stop_watches()
         if runtime.policies is not None:
             runtime.policies.stop()

@@ -37,9 +37,13 @@ class MemberCluster:
     source: str = IN_CLUSTER
     # Source addresses of the cluster's outbound traffic, so peers can admit its gateways.
     egress_cidrs: tuple[str, ...] = ()
+    # The cluster's own Prometheus, read for the load of autoscaled models placed there
+    # (empty: the operator's --prometheus-url).
+    prometheus_url: str = ""
 
 
 EGRESS_CIDRS_ANNOTATION = f"{labels.GROUP}/egress-cidrs"
+PROMETHEUS_URL_ANNOTATION = f"{labels.GROUP}/prometheus-url"
 
 
 def in_cluster_member(
@@ -96,7 +100,18 @@ def member_from_secret(secret: Mapping[str, Any]) -> MemberCluster:
         kubeconfig=kubeconfig,
         source=f"secret/{metadata.get('namespace', '')}/{metadata.get('name', '')}",
         egress_cidrs=tuple(c.strip() for c in egress.split(",") if c.strip()),
+        prometheus_url=_prometheus_url(annotations.get(PROMETHEUS_URL_ANNOTATION, ""), where),
     )
+
+
+def _prometheus_url(value: str, where: str) -> str:
+    url = value.strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise MemberSecretError(
+            f"{where}: annotation {PROMETHEUS_URL_ANNOTATION} is {url!r}; set it to an http(s) "
+            "URL such as http://prometheus.monitoring:9090"
+        )
+    return url
 
 
 def argocd_kubeconfig(name: str, server: str, config: Mapping[str, Any]) -> dict[str, Any]:

@@ -464,7 +464,15 @@ def finish(
 
 # Ready reasons that are progress, not trouble: their Events are Normal.
 PROGRESS = frozenset(
-    {"Ready", "Serving", "ReplicasLoading", "SitesStarting", "Training", "Deploying"}
+    {
+        "Ready",
+        "Serving",
+        "ReplicasLoading",
+        "SitesStarting",
+        "Training",
+        "Deploying",
+        "ScaledToZero",
+    }
 )
 
 

@@ -11,10 +11,15 @@ from typing import Any
 
 from llmfleet import labels
 from llmfleet import status as conditions
-from llmfleet.api.llmdeployment import LLMDeploymentSpec, LLMDeploymentStatus
+from llmfleet.api.llmdeployment import (
+    DEFAULT_RUNTIME,
+    Autoscaling,
+    LLMDeploymentSpec,
+    LLMDeploymentStatus,
+)
 from llmfleet.children import LLM_DEPLOYMENT, WHOLE
+from llmfleet.placement import autoscale, modes
 from llmfleet.placement import fleet as placement
-from llmfleet.placement import modes
 from llmfleet.placement.capacity import Assumption
 from llmfleet.placement.clusters import IN_CLUSTER, MemberCluster
 from llmfleet.placement.policy import Residency, Violation
@@ -29,6 +34,7 @@ from llmfleet.reconcile.engine import (
     Subject,
 )
 from llmfleet.reconcile.gather import check_secrets, member_list, mirrored_secrets
+from llmfleet.reconcile.load import Interest
 from llmfleet.reconcile.reads import Context
 from llmfleet.render import llmdeployment as render
 from llmfleet.render.common import Owner, Rendered
@@ -96,6 +102,9 @@ class Facts:
     stopped: bool = False
     # Clusters of a location the policies rule out: what runs there goes.
     forbidden: set[str] = field(default_factory=set)
+    # Replicas across the fleet: spec.replicas, or what the load asks for with autoscaling.
+    replicas: int = 0
+    scaling: autoscale.Scaling | None = None
 
     def settled(self) -> bool:
         """Whether the decided shares serve every replica, so what else runs can go."""
@@ -174,7 +183,7 @@ def gather(subject: Subject, ctx: Context) -> Facts:
         mode=modes.llm_model(spec),
         metrics_namespace=ctx.settings.metrics_namespace,
         now=moment.strftime("%Y-%m-%dT%H:%M:%SZ"), now_seconds=moment.timestamp(),
-        previous=list(old.get("placements") or []),
+        previous=list(old.get("placements") or []), replicas=spec.replicas,
     )  # fmt: skip
     check_secrets(
         ctx.reads,
@@ -201,6 +210,9 @@ def gather(subject: Subject, ctx: Context) -> Facts:
     if spec.placement.management == "managed":
         facts.managed = render.managed(spec, owner)
         return facts
+    if spec.autoscaling is not None:
+        facts.scaling = _autoscale(facts, ctx, spec.autoscaling, members)
+        facts.replicas = facts.scaling.replicas
     pooled = candidates(spec, members, residency)
     if not any(pool for _, pool, _, _ in pooled):
         wanted = f"location {spec.placement.location}"
@@ -229,6 +241,40 @@ def gather(subject: Subject, ctx: Context) -> Facts:
     return facts
 
 
+def _autoscale(
+    facts: Facts, ctx: Context, spec: Autoscaling, members: Sequence[MemberCluster]
+) -> autoscale.Scaling:
+    """The replicas the load asks for, from the last reading of the Prometheus of each cluster
+    the model runs in; the timers between passes are kept in the context."""
+    owner = facts.owner
+    known = facts.old.get("autoscaling") or {}
+    current = int(known["desiredReplicas"]) if "desiredReplicas" in known else facts.spec.replicas
+    by_name = {m.name: m for m in members}
+    urls = {ctx.settings.prometheus_url} if ctx.settings.prometheus_url else set()
+    for previous in facts.previous:
+        member = by_name.get(str(previous.get("cluster")))
+        if member is not None and member.prometheus_url:
+            urls.add(member.prometheus_url)
+    interest = Interest(
+        namespace=owner.namespace,
+        name=owner.name,
+        runtime=facts.spec.runtime or DEFAULT_RUNTIME,
+        urls=tuple(sorted(urls)),
+        query=spec.query,
+    )
+    reading = (
+        ctx.load.reading(owner.label, interest)
+        if ctx.load is not None
+        else autoscale.Reading(None, "the operator reads no load")
+    )
+    ready = sum(int(p.get("readyReplicas") or 0) for p in facts.previous)
+    memory = ctx.scaling.get(owner.label) or autoscale.Memory.fresh(current, facts.now_seconds)
+    scaling, ctx.scaling[owner.label] = autoscale.decide(
+        spec, current=current, ready=ready, reading=reading, memory=memory, now=facts.now_seconds
+    )
+    return scaling
+
+
 def _decide(
     facts: Facts,
     ctx: Context,
@@ -251,7 +297,7 @@ def _decide(
                 else:
                     facts.unreachable[member.name] = error or "its API server does not answer"
             found.append(placement.Candidate(member.name, location, pool, room, why, error))
-        decision = placement.decide(_request(spec), found, _current(facts, found))
+        decision = placement.decide(_request(spec, facts.replicas), found, _current(facts, found))
         if gpu.count:
             products = tuple(gpu.product or ())
             ledger.assume(
@@ -298,15 +344,15 @@ def _ready(ctx: Context, member: MemberCluster, owner: Owner) -> tuple[int, bool
     return int((server.get("status") or {}).get("readyReplicas") or 0), False
 
 
-def _request(spec: LLMDeploymentSpec) -> placement.Request:
+def _request(spec: LLMDeploymentSpec, replicas: int) -> placement.Request:
     where = spec.placement
     overflow, failover = where.overflow, where.failover
     return placement.Request(
-        replicas=spec.replicas,
+        replicas=replicas,
         strategy=where.strategy,
         min_clusters=where.min_clusters,
         max_clusters=where.max_clusters,
-        overflow_max=(overflow.max_replicas or spec.replicas) if overflow else None,
+        overflow_max=(overflow.max_replicas or replicas) if overflow else None,
         failover_after=float(failover.after_seconds) if failover else None,
         move_back_after=float(overflow.move_back_after_seconds) if overflow else 0.0,
     )
@@ -391,6 +437,11 @@ def report(facts: Facts, plan: Plan, executed: Executed) -> tuple[dict[str, Any]
     after = sorted(p["cluster"] for p in placements if p["state"] == "Placed")
     if after and after != before:
         events.append(Event("Normal", "Placed", f"placed on {', '.join(after)}"))
+    scaled = facts.scaling
+    if scaled is not None:
+        known = facts.old.get("autoscaling") or {}
+        if known.get("desiredReplicas", facts.spec.replicas) != scaled.replicas:
+            events.append(Event("Normal", scaled.reason, scaled.message))
     return status.decided(decision, placements), events
 
 
@@ -416,7 +467,22 @@ class Status:
             base["clusters"] = clusters
         if self.facts.decision is not None:
             base["decision"] = self._decision(self.facts.decision)
+        if self.facts.scaling is not None:
+            base["autoscaling"] = self._autoscaling(self.facts.scaling)
         return base
+
+    def _autoscaling(self, scaling: autoscale.Scaling) -> dict[str, Any]:
+        """The count and why; the time and reason move only when the count does."""
+        before = self.old.get("autoscaling") or {}
+        changed = before.get("desiredReplicas") != scaling.replicas
+        entry: dict[str, Any] = {
+            "desiredReplicas": scaling.replicas,
+            "lastScaleTime": self.facts.now if changed else before.get("lastScaleTime"),
+            "reason": scaling.message if changed else before.get("reason", scaling.message),
+        }
+        if scaling.load is not None:
+            entry["load"] = scaling.load
+        return entry
 
     def _decision(self, decision: placement.Decision) -> list[dict[str, Any]]:
         """The choices as decided; kept as they were while the outcome is the same, so the
@@ -604,17 +670,16 @@ class Status:
             degraded = (True, "Overflowing", f"{count} replica(s) run in the overflow location")
         else:
             degraded = (False, "AsExpected", "every placement is as specified")
-        return {
-            **self._base(placements, segmentation),
-            "conditions": self._conditions(
-                [
-                    ("Ready", *state),
-                    ("Placed", *placed),
-                    ("Segmented", *segmented),
-                    ("Degraded", *degraded),
-                ]
-            ),
-        }
+        items = [
+            ("Ready", *state),
+            ("Placed", *placed),
+            ("Segmented", *segmented),
+            ("Degraded", *degraded),
+        ]
+        if facts.scaling is not None:
+            scaling = facts.scaling
+            items.append(("Autoscaling", scaling.has_data, scaling.reason, scaling.message))
+        return {**self._base(placements, segmentation), "conditions": self._conditions(items)}
 
     def _readiness(
         self,
@@ -625,7 +690,7 @@ class Status:
         where: str,
     ) -> tuple[bool, str, str]:
         spec, unreachable = self.facts.spec, self.facts.unreachable
-        wanted = spec.replicas
+        wanted = self.facts.replicas
         if wanted and ready >= wanted and ready_clusters < spec.placement.min_clusters:
             return False, "BelowMinClusters", (
                 f"ready on {ready_clusters} cluster(s); spec.placement.minClusters is "
@@ -633,6 +698,9 @@ class Status:
             )  # fmt: skip
         if decision.unplaced:
             return False, "InsufficientGPU", insufficient
+        scaling = self.facts.scaling
+        if scaling is not None and wanted == 0 and not unreachable:
+            return True, "ScaledToZero", scaling.message
         if ready >= wanted and not unreachable:
             return True, "Ready", f"{ready}/{wanted} replicas ready: {where}"
         if unreachable and ready >= wanted:
@@ -650,7 +718,7 @@ class Status:
         )
         placed = decision.placed
         return (
-            f"{decision.unplaced} of {facts.spec.replicas} replica(s) cannot get GPUs; each needs "
+            f"{decision.unplaced} of {facts.replicas} replica(s) cannot get GPUs; each needs "
             f"{shape.need()} on one node. {placed} placed. Candidates: {offers or 'none'}"
         )[:4096]
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmfleet.kube.cluster import ClusterApi
+from llmfleet.placement.autoscale import Memory
 from llmfleet.placement.ledger import Ledger
 from llmfleet.placement.policy import Residency
+from llmfleet.reconcile.load import LoadReader
 from llmfleet.reconcile.prober import Prober
 from llmfleet.settings import Settings
 
@@ -139,3 +141,6 @@ class Context:
     settings: Settings
     reads: Reads
     ledger: Ledger = field(default_factory=Ledger)
+    load: LoadReader | None = None
+    # The autoscaling timers of each model between passes, by owner label.
+    scaling: dict[str, Memory] = field(default_factory=dict)
