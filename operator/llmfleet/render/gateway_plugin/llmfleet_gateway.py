@@ -4,14 +4,24 @@
   with no database), and carries the endpoint's requests/tokens-per-minute limits (429 past
   them, enforced in memory by the proxy). `GET /metrics` stays open to the scraper.
 - `guard`: rejects prompts over `maxInputTokens`, and prompt-injection attempts when the
-  endpoint's mode is `block` (`flag` logs them and lets them through).
+  endpoint's mode is `block` (`flag` logs them and lets them through). A request it lets
+  through counts as demand for the LLMDeployments behind its model group
+  (`llmfleet_gateway_requests_total{llmdeployment}` on `/metrics/`, what scales a model up
+  from zero), and a request for a model group that is starting is answered at once with 503
+  and `Retry-After`: that request is the wake-up, it does not wait for the model.
 
-Settings come from the environment the operator renders; nothing here is secret.
+Settings come from the environment the operator renders; nothing here is secret:
+- `LLMFLEET_WAKES`: JSON `{"<model group>": ["<LLMDeployment>", ...]}`, the LLMDeployments
+  whose request counter a request for the group increments;
+- `LLMFLEET_STARTING`: JSON `{"<model group>": "<message>"}`, the groups answered with 503
+  and that message;
+- `LLMFLEET_RETRY_AFTER_SECONDS`: the 503's `Retry-After` (10 by default).
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import math
 import os
@@ -20,7 +30,8 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 from litellm.integrations.custom_logger import CustomLogger
-from litellm.proxy._types import UserAPIKeyAuth
+from litellm.proxy._types import ProxyException, UserAPIKeyAuth
+from prometheus_client import REGISTRY, Counter
 
 log = logging.getLogger("llmfleet.gateway")
 
@@ -31,6 +42,54 @@ MAX_INPUT_TOKENS = int(os.environ.get("LLMFLEET_MAX_INPUT_TOKENS", "0")) or None
 PROMPT_INJECTION = os.environ.get("LLMFLEET_PROMPT_INJECTION", "block")
 # About four characters per token for English text: a bound, not a tokenizer.
 CHARS_PER_TOKEN = 4
+REQUESTS_METRIC = "llmfleet_gateway_requests_total"
+
+
+def wakes_setting(raw: str) -> dict[str, tuple[str, ...]]:
+    """`LLMFLEET_WAKES`: the LLMDeployments behind each model group, each named once."""
+    value = json.loads(raw or "{}")
+    if not isinstance(value, dict) or not all(
+        isinstance(names, list) and all(isinstance(n, str) and n for n in names)
+        for names in value.values()
+    ):
+        raise ValueError(f"LLMFLEET_WAKES must map model groups to lists of names: {raw!r}")
+    return {str(group): tuple(dict.fromkeys(names)) for group, names in value.items()}
+
+
+def starting_setting(raw: str) -> dict[str, str]:
+    """`LLMFLEET_STARTING`: the message of each model group that is starting."""
+    value = json.loads(raw or "{}")
+    if not isinstance(value, dict) or not all(isinstance(m, str) for m in value.values()):
+        raise ValueError(f"LLMFLEET_STARTING must map model groups to messages: {raw!r}")
+    return {str(group): message for group, message in value.items()}
+
+
+def requests_counter() -> Counter:
+    """The counter, registered once in the default registry, the one the proxy's `/metrics/`
+    serves. LiteLLM loads this file once per setting that names it (the auth hook and the
+    callback), so a second load finds the counter the first one registered."""
+    try:
+        return Counter(
+            REQUESTS_METRIC,
+            "Requests for a model group that passed auth and the guard (a starting group's 503s"
+            " included), by LLMDeployment behind the group",
+            ["llmdeployment"],
+        )
+    except ValueError:  # already registered by another load of this file
+        existing = REGISTRY._names_to_collectors[REQUESTS_METRIC]
+        if not isinstance(existing, Counter):
+            raise
+        return existing
+
+
+WAKES = wakes_setting(os.environ.get("LLMFLEET_WAKES", ""))
+STARTING = starting_setting(os.environ.get("LLMFLEET_STARTING", ""))
+RETRY_AFTER_SECONDS = max(int(os.environ.get("LLMFLEET_RETRY_AFTER_SECONDS", "") or 10), 1)
+REQUESTS = requests_counter()
+# Every series exists from the start at 0, so the first request shows as an increase.
+for _names in WAKES.values():
+    for _name in _names:
+        REQUESTS.labels(llmdeployment=_name)
 
 INJECTION = re.compile(
     r"\b(ignore|disregard|forget)\b.{0,20}\b(previous|prior|above|earlier|all)\b.{0,20}"
@@ -83,6 +142,19 @@ class Guard(CustomLogger):  # type: ignore[misc]
                 raise HTTPException(status_code=400, detail="rejected: prompt injection detected")
             log.warning("prompt injection suspected (flag mode: request passed)")
             data.setdefault("metadata", {})["llmfleet_prompt_injection"] = "flagged"
+        group = str(data.get("model") or "")
+        for name in WAKES.get(group, ()):
+            REQUESTS.labels(llmdeployment=name).inc()
+        if group in STARTING:
+            # The proxy's own error type: every route answers with its status, message and
+            # headers as they are (an HTTPException loses its headers on /v1/completions).
+            raise ProxyException(
+                message=STARTING[group],
+                type="service_unavailable",
+                param=None,
+                code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return data
 
 
