@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -221,3 +222,51 @@ def test_gateway_image_site_over_operator_over_pinned(
     objects = site_objects(spec(sites=[site]), [backend("b", "onprem")], image=operator_image)
     container = objects["Deployment/chat-onprem"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == expected
+
+
+def env_of(
+    s: ChatEndpointSpec, backends: list[gateway.ResolvedBackend], location: str = "onprem"
+) -> dict[str, Any]:
+    return {
+        e["name"]: e.get("value") for e in gateway.gateway_env(s, backends, KEY, location, None)
+    }
+
+
+def test_a_model_with_no_ready_replica_gets_no_request_and_its_fallback_takes_the_alias() -> None:
+    asleep = backend("hci-llm", "onprem", ready=0, llm_deployment="hci-llm", cluster="onprem")
+    provider = backend("aoai", "cloud", 1, True)
+    groups, chain = gateway.model_groups("chat", "onprem", [asleep, provider], True)
+    assert groups == {"chat": [1]}
+    assert chain == []
+    config = gateway.litellm_config(spec(), "onprem", [asleep, provider])
+    assert [e["litellm_params"]["api_base"] for e in config["model_list"]] == [
+        "http://aoai:8000/v1"
+    ]
+    env = env_of(spec(), [asleep, provider])
+    assert json.loads(env["LLMFLEET_STARTING"]) == {}
+    assert json.loads(env["LLMFLEET_WAKES"]) == {"chat": ["hci-llm"]}  # the request wakes it
+
+
+def test_a_model_ready_elsewhere_keeps_its_waiting_route_as_standby_not_as_starting() -> None:
+    here = backend("llm", "onprem", ready=0, llm_deployment="llm", cluster="onprem")
+    there = backend("llm", "cloud", ready=2, llm_deployment="llm", cluster="cloud")
+    groups, _ = gateway.model_groups("chat", "onprem", [here, there], True, "onprem")
+    assert groups == {"chat": [1], "chat--standby": [0]}
+    assert json.loads(env_of(spec(), [here, there])["LLMFLEET_STARTING"]) == {}
+
+
+def test_when_nothing_can_answer_the_gateway_says_the_model_is_starting() -> None:
+    asleep = backend("hci-llm", "onprem", ready=0, llm_deployment="hci-llm", cluster="onprem")
+    env = env_of(spec(), [asleep])
+    starting = json.loads(env["LLMFLEET_STARTING"])
+    assert list(starting) == ["chat"]
+    assert "hci-llm" in starting["chat"]
+    assert "retry in 10 s" in starting["chat"]
+    assert env["LLMFLEET_RETRY_AFTER_SECONDS"] == "10"
+
+
+def test_fallback_only_models_are_not_woken_by_the_alias() -> None:
+    primary = backend("a", "onprem", ready=1, llm_deployment="a")
+    spare = backend("b", "cloud", 1, True, ready=1, llm_deployment="b")
+    assert gateway.wakes("chat", [primary, spare]) == {"chat": ["a"]}
+    assert gateway.wakes("chat", [backend("aoai", "cloud")]) == {}

@@ -256,8 +256,10 @@ class BackendStatus(ApiModel):
     ready: bool = False
     """Whether it is ready."""
     state: str = Field(default="", max_length=16)
-    """Ready, NotReady, Unknown (its cluster does not answer), or Refused (a FleetPolicy
-    forbids it: no gateway routes to it)."""
+    """Ready, NotReady, Unknown (its cluster does not answer), Asleep (scaled to zero: a
+    request through a gateway wakes it, and is answered by the other backends meanwhile, or
+    with 503 and Retry-After), or Refused (a FleetPolicy forbids it: no gateway routes to
+    it)."""
     cluster: str = Field(default="", max_length=253)
     """Member cluster serving a self-managed backend."""
 

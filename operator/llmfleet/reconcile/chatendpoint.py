@@ -97,11 +97,14 @@ class BackendInfo:
     field: str = ""
     managed: bool = False
     refused: bool = False  # forbidden by a FleetPolicy: left out of every gateway
+    asleep: bool = False  # scaled to zero: a request through a gateway wakes it
 
     @property
     def state(self) -> str:
         if self.refused:
             return "Refused"
+        if self.asleep:
+            return "Asleep"
         return {True: "Ready", False: "NotReady", None: "Unknown"}[self.ready]
 
     def crosses(self, route: Route, cluster: str) -> bool:
@@ -254,6 +257,7 @@ def resolve_one(
         llm_deployment=ref.name, llm_spec=llm, cluster=serving.get("cluster") or None,
         port=port, weight=weight, fallback_only=fallback_only, why=why,
         routes=routes_of(status, llm.placement.location), field=field_name,
+        asleep=ready_condition.get("reason") == "ScaledToZero",
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ location, cluster and ready replicas; one per provider endpoint); objects come o
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ FALLBACK = "fallback"  # fallbackOnly backends
 STANDBY = "standby"  # placements without a ready replica while their model has ready ones
 # Largest factor route weights are scaled by (a backend's weight is at most 100).
 MAX_SCALE = 10_000
+# What a caller of a model that is starting is told to wait before trying again.
+RETRY_AFTER_SECONDS = 10
 
 
 def site_name(owner: Owner, location: str) -> str:
@@ -103,7 +106,12 @@ def model_groups(
     its location alone, as before models were spread over clusters.
     """
     standby = _standby(backends)
-    regular = [i for i, b in enumerate(backends) if not b.fallback_only and i not in standby]
+    waiting = _waiting(backends)
+    regular = [
+        i
+        for i, b in enumerate(backends)
+        if not b.fallback_only and i not in standby and i not in waiting
+    ]
     primary, nearby, remote = regular, [], []
     if prefer_local:
         local = [i for i in regular if backends[i].location == location]
@@ -122,13 +130,62 @@ def model_groups(
     for suffix, indexes in (
         (NEARBY, nearby),
         (REMOTE, remote),
-        (FALLBACK, [i for i, b in enumerate(backends) if b.fallback_only and i not in standby]),
+        (
+            FALLBACK,
+            [
+                i
+                for i, b in enumerate(backends)
+                if b.fallback_only and i not in standby and i not in waiting
+            ],
+        ),
         (STANDBY, sorted(standby)),
     ):
         if indexes:
             groups[f"{alias}--{suffix}"] = indexes
+    if not groups[alias]:
+        # Nothing of the primary group can answer: the next group takes the alias, so the
+        # gateway serves from it rather than failing on an empty group.
+        del groups[alias]
+        if groups:
+            first = next(iter(groups))
+            groups = {alias: groups.pop(first), **groups}
     chain = [name for name in groups if name != alias]
-    return groups, ([{alias: chain}] if chain else [])
+    return groups, ([{alias: chain}] if chain and alias in groups else [])
+
+
+def _waiting(backends: Sequence[ResolvedBackend]) -> set[int]:
+    """Routes of models with no ready replica anywhere (scaled to zero, or loading): nothing
+    there can answer yet, so no request is sent there."""
+    serving = {b.name for b in backends if b.ready}
+    return {i for i, b in enumerate(backends) if b.ready == 0 and b.name not in serving}
+
+
+def starting(
+    alias: str,
+    location: str,
+    backends: Sequence[ResolvedBackend],
+    prefer_local: bool,
+    cluster: str | None = None,
+) -> dict[str, str]:
+    """The alias, when none of its backends can answer yet, with what the gateway tells
+    callers meanwhile (at once, with Retry-After: never a wait until the timeout)."""
+    groups, _ = model_groups(alias, location, backends, prefer_local, cluster)
+    if groups:
+        return {}
+    names = sorted({b.name for i, b in enumerate(backends) if i in _waiting(backends)})
+    if not names:
+        return {}
+    return {
+        alias: f"model {alias} is starting ({', '.join(names)}: scaled to zero or loading; "
+        f"this request wakes it); retry in {RETRY_AFTER_SECONDS} s"
+    }
+
+
+def wakes(alias: str, backends: Sequence[ResolvedBackend]) -> dict[str, list[str]]:
+    """The models a request for the alias counts for (their wake and activity signal): the
+    primary backends' LLMDeployments, not the fallback-only ones."""
+    names = sorted({b.llm_deployment for b in backends if b.llm_deployment and not b.fallback_only})
+    return {alias: names} if names else {}
 
 
 def _standby(backends: Sequence[ResolvedBackend]) -> set[int]:
@@ -232,11 +289,17 @@ def litellm_config(
 
 
 def gateway_env(
-    spec: ChatEndpointSpec, backends: Sequence[ResolvedBackend], master_key: SecretKeyRef
+    spec: ChatEndpointSpec,
+    backends: Sequence[ResolvedBackend],
+    master_key: SecretKeyRef,
+    location: str = "",
+    cluster: str | None = None,
 ) -> list[dict[str, Any]]:
     """Settings of the plugin, and every secret as a reference: never a value in the config."""
     limits = spec.rate_limit or RateLimit()
     guard = spec.guardrails or Guardrails()
+    routing = spec.routing or Routing()
+    waiting = starting(spec.model_alias, location, backends, routing.prefer_local, cluster)
     env: list[dict[str, Any]] = [
         {"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"},
         {"name": "PYTHONPATH", "value": CONFIG_DIR},
@@ -249,6 +312,9 @@ def gateway_env(
         {"name": "LLMFLEET_TPM_LIMIT", "value": str(limits.tokens_per_minute or 0)},
         {"name": "LLMFLEET_MAX_INPUT_TOKENS", "value": str(guard.max_input_tokens)},
         {"name": "LLMFLEET_PROMPT_INJECTION", "value": guard.prompt_injection},
+        {"name": "LLMFLEET_WAKES", "value": json.dumps(wakes(spec.model_alias, backends))},
+        {"name": "LLMFLEET_STARTING", "value": json.dumps(waiting, sort_keys=True)},
+        {"name": "LLMFLEET_RETRY_AFTER_SECONDS", "value": str(RETRY_AFTER_SECONDS)},
         _secret_env("LITELLM_MASTER_KEY", master_key),
     ]
     env += [_secret_env(key_env(i), b.key) for i, b in enumerate(backends) if b.key]
@@ -311,6 +377,7 @@ def self_managed_site(
     deployment = gateway_deployment(
         spec, owner, site, backends, metadata=meta(), selector=selector,
         config_hash=config_hash, master_key=master_key, image=site.image or image or GATEWAY_IMAGE,
+        cluster=cluster,
     )  # fmt: skip
     service = {
         "apiVersion": "v1",
@@ -407,6 +474,7 @@ def gateway_deployment(
     config_hash: str,
     master_key: SecretKeyRef,
     image: str,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
     """The LiteLLM proxy pods of one site: restricted, pinned to the site's location, rolled
     when their config changes."""
@@ -461,7 +529,7 @@ def gateway_deployment(
                             "image": image,
                             "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--port", str(PORT)],
                             "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
-                            "env": gateway_env(spec, backends, master_key),
+                            "env": gateway_env(spec, backends, master_key, site.location, cluster),
                             "resources": {
                                 "requests": {"cpu": "500m", "memory": "1Gi"},
                                 "limits": {"cpu": "2", "memory": "2Gi"},
