@@ -30,6 +30,11 @@ class Facts:
     drift: bool | None = None  # pipelines with drift monitoring: detected or not
     replicas: tuple[tuple[str, str, str, int], ...] = ()  # cluster, location, role, replicas
     policy_violation: bool = False  # Ready is False for a FleetPolicy
+    # Autoscaled models: the load read (None: missing), the replicas it asks for, and the
+    # ready replicas per location.
+    load: float | None = None
+    desired: int | None = None
+    ready_by_location: tuple[tuple[str, int], ...] = ()
 
 
 def _condition(status: Mapping[str, Any], type_: str) -> str:
@@ -61,7 +66,9 @@ def _facts_of(kind: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> 
         gpus: tuple[tuple[str, str, int], ...] = ()
         if placement.get("management", "self-managed") == "self-managed":
             gpu = spec.get("gpu") or {}
-            count = int(gpu.get("count", 1)) * int(spec.get("replicas", 1))
+            scaled = status.get("autoscaling") or {}
+            wanted = scaled.get("desiredReplicas", spec.get("replicas", 1))
+            count = int(gpu.get("count", 1)) * int(wanted)
             product = "|".join(gpu.get("product") or []) or "any"
             gpus = ((location, product, count),) if count else ()
         clusters = tuple(
@@ -73,10 +80,22 @@ def _facts_of(kind: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> 
             for p in status.get("placements") or []
             if p.get("cluster") and p.get("state") in ("Placed", "Unknown")
         )  # fmt: skip
-        return Facts(
+        facts = Facts(
             kind, str(status.get("mode", "")), location, ready, degraded, gpus, clusters,
             replicas=replicas,
         )  # fmt: skip
+        autoscaling = status.get("autoscaling")
+        if not spec.get("autoscaling") or not autoscaling:
+            return facts
+        ready_at: Counter[str] = Counter()
+        for p in status.get("placements") or []:
+            ready_at[str(p.get("location", ""))] += int(p.get("readyReplicas") or 0)
+        return replace(
+            facts,
+            load=autoscaling.get("load"),
+            desired=int(autoscaling.get("desiredReplicas") or 0),
+            ready_by_location=tuple(sorted(ready_at.items())),
+        )
     if kind == "ChatEndpoint":
         sites = tuple(
             (str(s.get("location", "")), str(s.get("management", "")), bool(s.get("ready")))
@@ -216,3 +235,32 @@ class FleetState(Collector):
         yield from (
             objects, gpus, placements, sites, stages, degraded, drift, replicas, violations
         )  # fmt: skip
+        yield from self._autoscaling(items)
+
+    @staticmethod
+    def _autoscaling(items: list[tuple[Key, Facts]]) -> Iterator[GaugeMetricFamily]:
+        load = GaugeMetricFamily(
+            "llmfleet_autoscaling_load",
+            "Per autoscaled LLMDeployment: the load last read from Prometheus (absent while "
+            "it cannot be read).",
+            labels=["namespace", "name"],
+        )
+        desired = GaugeMetricFamily(
+            "llmfleet_autoscaling_desired_replicas",
+            "Per autoscaled LLMDeployment: the replicas its load asks for, across the fleet.",
+            labels=["namespace", "name"],
+        )
+        ready_replicas = GaugeMetricFamily(
+            "llmfleet_autoscaling_ready_replicas",
+            "Per autoscaled LLMDeployment: its ready replicas at each location.",
+            labels=["namespace", "name", "location"],
+        )
+        for (_, namespace, name), facts in items:
+            if facts.desired is None:
+                continue
+            desired.add_metric([namespace, name], facts.desired)
+            if facts.load is not None:
+                load.add_metric([namespace, name], facts.load)
+            for location, count in facts.ready_by_location:
+                ready_replicas.add_metric([namespace, name, location], count)
+        yield from (load, desired, ready_replicas)

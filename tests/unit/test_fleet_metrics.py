@@ -48,3 +48,36 @@ def test_replicas_by_role_and_policy_violations_are_collected() -> None:
     assert replicas == {("hci", "onprem", "preferred"): 2, ("cloud", "cloud", "overflow"): 1}
     violations = [(s.labels, s.value) for s in families["llmfleet_policy_violations"].samples]
     assert violations == [({"kind": "LLMDeployment", "namespace": "team"}, 1)]
+
+
+def test_autoscaled_models_report_load_desired_and_ready_replicas_per_location() -> None:
+    state = FleetState()
+    spec = {
+        "placement": {"location": "onprem"},
+        "replicas": 1,
+        "gpu": {"count": 2},
+        "autoscaling": {"maxReplicas": 8},
+    }
+    status = {
+        "autoscaling": {"desiredReplicas": 5, "load": 37.5},
+        "placements": [
+            {"cluster": "hci", "location": "onprem", "state": "Placed", "replicas": 4,
+             "readyReplicas": 4},
+            {"cluster": "cloud", "location": "cloud", "state": "Placed", "replicas": 1,
+             "readyReplicas": 0},
+        ],
+    }  # fmt: skip
+    state.record(("LLMDeployment", "t", "m"), facts_of("LLMDeployment", spec, status))
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in state.collect()
+        for s in family.samples
+    }
+    assert samples[("llmfleet_autoscaling_load", (("name", "m"), ("namespace", "t")))] == 37.5
+    assert samples[("llmfleet_autoscaling_desired_replicas", (("name", "m"), ("namespace", "t")))] == 5  # fmt: skip
+    ready = "llmfleet_autoscaling_ready_replicas"
+    assert samples[(ready, (("location", "onprem"), ("name", "m"), ("namespace", "t")))] == 4
+    assert samples[(ready, (("location", "cloud"), ("name", "m"), ("namespace", "t")))] == 0
+    # GPUs asked follow the count the load asks for, not the starting replicas.
+    gpus = [v for (n, _), v in samples.items() if n == "llmfleet_gpus_requested"]
+    assert gpus == [10]
