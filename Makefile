@@ -111,8 +111,12 @@ $(GATEWAY_VENV)/.installed:
 .PHONY: gateway-venv
 gateway-venv: $(GATEWAY_VENV)/.installed ## Install LiteLLM's proxy (the gateway) for the live-gateway test
 
+.PHONY: prometheus
+prometheus: ## Install Prometheus, promtool and Alertmanager (Debian packages) for the live tests
+	hack/install-prometheus.sh
+
 .PHONY: test-integration
-test-integration: venv gateway-venv ## Run the tests against the local clusters (brings them up if needed)
+test-integration: venv gateway-venv prometheus ## Run the tests against the local clusters (brings them up if needed)
 	$(BIN)/pytest -m integration tests/integration $(PYTEST_ARGS)
 
 .PHONY: check
