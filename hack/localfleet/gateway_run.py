@@ -74,6 +74,11 @@ class LocalGateway:
         raise RuntimeError(f"the gateway did not start in {timeout:.0f}s; see {self.log}")
 
     def chat(self, key: str | None, content: str, model: str = "chat-default") -> tuple[int, Any]:
+        code, _, body = self.ask(key, content, model)
+        return code, body
+
+    def ask(self, key: str | None, content: str, model: str) -> tuple[int, dict[str, str], Any]:
+        """A chat completion: status, response headers (lower-case names) and JSON body."""
         body = json.dumps({"model": model, "messages": [{"role": "user", "content": content}]})
         headers = {"Content-Type": "application/json"}
         if key:
@@ -83,9 +88,15 @@ class LocalGateway:
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
-                return response.status, json.loads(response.read())
+                found = {k.lower(): v for k, v in response.headers.items()}
+                return response.status, found, json.loads(response.read())
         except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+            found = {k.lower(): v for k, v in error.headers.items()}
+            text = error.read().decode()
+            try:
+                return error.code, found, json.loads(text)
+            except ValueError:
+                return error.code, found, text
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.port}/metrics/"

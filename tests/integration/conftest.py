@@ -22,6 +22,7 @@ from localfleet import chart, seed, topology
 from localfleet import fleet as localfleet
 from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import REPO_ROOT
+from localfleet.prometheus import LocalPrometheus
 from tests.integration.polling import wait_until
 
 HERE = Path(__file__).parent
@@ -37,6 +38,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 DEMO_NAMESPACE = "llmfleet-demo"
 DEMO_RESTRICTED_NAMESPACE = "llmfleet-demo-restricted"
 TEST_NAMESPACE_PREFIX = "t-"
+# Seconds between the operator's reads of the load (15 by default): the tests' Prometheus
+# scrapes every second.
+AUTOSCALING_INTERVAL = 2
 NOT_FOUND = 404
 
 
@@ -206,9 +210,10 @@ def _free_port() -> int:
 class Operator:
     """`llmfleet run` as its own process against the hub, as a user runs it."""
 
-    def __init__(self, kubeconfig: Path, log_dir: Path) -> None:
+    def __init__(self, kubeconfig: Path, log_dir: Path, prometheus_url: str = "") -> None:
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
+        self.prometheus_url = prometheus_url
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.liveness_port = _free_port()
@@ -226,7 +231,10 @@ class Operator:
             "--liveness-port", str(self.liveness_port), "--metrics-port", str(self.metrics_port),
             "--resync-seconds", str(self.resync_seconds), "--verbose", "--no-provider-probes",
             "--egress-cidr", topology.HUB.egress_cidr,
+            "--autoscaling-interval", str(AUTOSCALING_INTERVAL),
         ]  # fmt: skip
+        if self.prometheus_url:
+            command += ["--prometheus-url", self.prometheus_url]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._healthy, what=f"the operator to be live (log: {self.log})", timeout=60)
@@ -270,8 +278,21 @@ def chart_release(fleet: Fleet, crds: list[str]) -> str:
 
 
 @pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
+    """A real Prometheus on 127.0.0.1, the one the operator reads the load of autoscaled
+    models from; tests point its scrape targets at what they run."""
+    running = LocalPrometheus(tmp_path_factory.mktemp("prometheus"))
+    running.start([])
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
 def operator(
-    fleet: Fleet, chart_release: str, tmp_path_factory: pytest.TempPathFactory
+    fleet: Fleet,
+    chart_release: str,
+    prometheus: LocalPrometheus,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
     """The operator with the chart ServiceAccount's token: every scenario runs with exactly
     the rights the chart grants, no more."""
@@ -279,7 +300,7 @@ def operator(
     kubeconfig = chart.service_account_kubeconfig(
         fleet.cloud, fleet.kubeconfigs["cloud"], workdir / "operator.kubeconfig"
     )
-    running = Operator(kubeconfig, workdir)
+    running = Operator(kubeconfig, workdir, prometheus.url)
     running.start()
     yield running
     running.stop()
@@ -300,3 +321,20 @@ def restricted_namespace(fleet: Fleet, namespace: str) -> str:
     for api in fleet.clients().values():
         client.CoreV1Api(api).patch_namespace(namespace, body)
     return namespace
+
+
+@pytest.fixture
+def idle_gpus(fleet: Fleet) -> None:
+    """These tests size their models to the fleet's GPUs: the pods of earlier tests (their
+    namespaces are deleted as each ends) are gone first."""
+
+    def busy() -> list[str]:
+        return [
+            f"{name}: {p.metadata.namespace}/{p.metadata.name}"
+            for name, api in fleet.clients().items()
+            for p in client.CoreV1Api(api).list_pod_for_all_namespaces().items
+            if p.status.phase not in ("Succeeded", "Failed")
+            and any("nvidia.com/gpu" in (c.resources.requests or {}) for c in p.spec.containers)
+        ]
+
+    wait_until(lambda: not busy() or None, what="no pod holding GPUs", timeout=180)

@@ -42,23 +42,6 @@ def model(
     return body
 
 
-@pytest.fixture
-def idle_gpus(fleet: Fleet) -> None:
-    """These tests size their models to the fleet's GPUs: the pods of earlier tests (their
-    namespaces are deleted as each ends) are gone first."""
-
-    def busy() -> list[str]:
-        return [
-            f"{name}: {p.metadata.namespace}/{p.metadata.name}"
-            for name, api in fleet.clients().items()
-            for p in client.CoreV1Api(api).list_pod_for_all_namespaces().items
-            if p.status.phase not in ("Succeeded", "Failed")
-            and any("nvidia.com/gpu" in (c.resources.requests or {}) for c in p.spec.containers)
-        ]
-
-    wait_until(lambda: not busy() or None, what="no pod holding GPUs", timeout=180)
-
-
 def shares(obj: dict[str, Any]) -> dict[str, tuple[str, int, str]]:
     return {
         p["cluster"]: (p.get("role", ""), p.get("replicas", 0), p.get("state", ""))

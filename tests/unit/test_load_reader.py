@@ -131,6 +131,11 @@ def test_gateway_requests_mark_activity_only_when_the_counter_moves() -> None:
     prometheus.requests(HUB, {("team", "a"): 6.0})
     load.read_all()
     assert load.reading("a", vllm("a", HUB)).requested_at == clock.now
+    rose_at = clock.now
+    clock.now += 15
+    prometheus.requests(HUB, {("team", "a"): 0.0})  # the gateway rolled: its counter restarts
+    load.read_all()
+    assert load.reading("a", vllm("a", HUB)).requested_at == rose_at
 
 
 def test_a_runtime_without_queue_metrics_is_loaded_by_the_gateway_rate() -> None:

@@ -178,7 +178,8 @@ class LoadReader:
 
     def _note_requests(self, url: str, counters: dict[tuple[str, str], float]) -> None:
         """When each model's request counter last rose. The first round of a Prometheus only
-        sets the baseline: what was counted before is not a new request."""
+        sets the baseline: what was counted before is not a new request. A counter that falls
+        is a gateway restarting (a roll), not a request."""
         now = self.clock()
         with self._lock:
             before = self._counters.get(url)
@@ -186,7 +187,7 @@ class LoadReader:
             if before is None:
                 return
             for key, value in counters.items():
-                if value != before.get(key, 0.0):
+                if value > before.get(key, 0.0):
                     self._requested_at[key] = now
 
     def _reading(self, owner: str, interest: Interest, rounds: Mapping[str, _Round]) -> Reading:
