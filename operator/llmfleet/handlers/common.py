@@ -127,6 +127,8 @@ async def reconcile(kind: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
     if not runtime.reads.known(kind, meta["namespace"], meta["name"]):
         # Gone (its DELETED event came) while kopf still runs a timer for it: nothing to do.
         return
+    if runtime.policies is not None and runtime.policies.terminating(meta["namespace"]):
+        return  # its namespace is being deleted, and it with it: nothing more to apply or say
     if runtime.following is None:
         # Started from a handler, so kopf's Event posting is in the task's context.
         runtime.following = asyncio.create_task(follow_children(runtime), name="follow-children")
@@ -149,6 +151,8 @@ async def reconcile_woken(kind: str, namespace: str, name: str, runtime: Runtime
     body = await runtime.run(runtime.reads.resource, kind, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         runtime.wakeups.forget(kind, namespace, name)
+        return
+    if runtime.policies is not None and runtime.policies.terminating(namespace):
         return
     outcome = await _run_reconcile(kind, body, runtime)
     if outcome is None:

@@ -20,12 +20,17 @@ from llmfleet.placement.policy import NamedPolicy, Residency, policies_for
 
 log = logging.getLogger(__name__)
 
-NamespaceLabels = tuple[str, tuple[tuple[str, str], ...]]
+# Name, labels, and whether the namespace is being deleted.
+NamespaceLabels = tuple[str, tuple[tuple[str, str], ...], bool]
 
 
 def namespace_labels(obj: Mapping[str, Any]) -> NamespaceLabels:
     meta = obj.get("metadata") or {}
-    return str(meta.get("name", "")), tuple(sorted((meta.get("labels") or {}).items()))
+    return (
+        str(meta.get("name", "")),
+        tuple(sorted((meta.get("labels") or {}).items())),
+        bool(meta.get("deletionTimestamp")),
+    )
 
 
 def named_policy(obj: Mapping[str, Any]) -> NamedPolicy | None:
@@ -79,6 +84,14 @@ class PolicyWatch:
             return Residency(namespace=namespace)
         labels = self._labels(namespace)
         return policies_for(labels, policies, namespace)
+
+    def terminating(self, namespace: str) -> bool:
+        """Whether the namespace is being deleted, as the watch last saw it (False while the
+        watch is not synced: the reconcile then runs and finds out)."""
+        if not self.namespaces.synced:
+            return False
+        found = self.namespaces.get(namespace)
+        return found is not None and found[2]
 
     def _labels(self, namespace: str) -> dict[str, str]:
         if self.namespaces.synced:
