@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from llmfleet.names import owner_label
 from llmfleet.placement.capacity import PodUse
 from llmfleet.reconcile import llmdeployment
 from tests.unit.fakeapi import FakeCluster, FakeFleet, Harness, condition
@@ -281,3 +282,19 @@ def test_a_tightened_policy_moves_overflow_home_or_stops_it() -> None:
     status = h.status("LLMDeployment", "m")
     assert condition(status, "Ready")["reason"] == "PolicyViolation"
     assert condition(status, "Placed")["reason"] == "InsufficientGPU"
+
+
+def test_a_pass_on_an_older_status_takes_its_own_pods_as_its_own_room() -> None:
+    # A second pass may start from the body before the first pass's status arrived: the pods
+    # that pass created are its own Deployment's, not someone else's claim on the GPUs.
+    h = Harness()
+    model = spec(replicas=2, gpus=2, overflow={"location": "cloud"})
+    owner = owner_label("LLMDeployment", NS, "m")
+    h.fleet.pods["onprem"] = [
+        PodUse(f"{NS}/m-{i}", "onprem-gpu-0", {"nvidia.com/gpu": 2}, owner=owner) for i in range(2)
+    ]
+    run(h, model=model)
+    assert shares(h) == {"onprem": ("preferred", 2, "Placed")}
+    # With the status known, the same pods are what its placement there already holds.
+    h.reconcile(KIND, "m")
+    assert shares(h) == {"onprem": ("preferred", 2, "Placed")}

@@ -192,10 +192,15 @@ def room(
     *,
     owner: str = "",
     assumed: Iterable[Assumption] = (),
+    own_pods_free: bool = False,
 ) -> Room:
     """Replicas of `shape` that fit: allocatable GPUs of eligible nodes, minus bound pods'
     requests, minus pods waiting for a node and assumed replicas of others (both placed where
-    the scheduler would put them: the node with most free room that fits them)."""
+    the scheduler would put them: the node with most free room that fits them). With
+    `own_pods_free`, the owner's own pods count as room: where it has no placement it knows
+    of, they are its own Deployment's, which a placement there takes over."""
+    if own_pods_free and owner:
+        pods = [p for p in pods if p.owner != owner]
     free = _free(nodes, list(pods), shape, owner, assumed)
     eligible: list[NodeInfo] = []
     refused: dict[str, list[str]] = {}

@@ -27,8 +27,17 @@ class ClusterInventory:
     error: str = ""
     pods: tuple[PodUse, ...] = ()  # non-terminated pods holding GPUs
 
-    def room(self, shape: Shape, owner: str = "", assumed: Sequence[Assumption] = ()) -> Room:
-        return room(self.nodes or (), self.pods, shape, owner=owner, assumed=assumed)
+    def room(
+        self,
+        shape: Shape,
+        owner: str = "",
+        assumed: Sequence[Assumption] = (),
+        own_pods_free: bool = False,
+    ) -> Room:
+        return room(
+            self.nodes or (), self.pods, shape, owner=owner, assumed=assumed,
+            own_pods_free=own_pods_free,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -284,6 +284,9 @@ def _decide(
     decisions each see the others' replicas."""
     spec, owner = facts.spec, facts.owner
     gpu = render.gpu_of(spec)
+    # Where its current placements account for its pods; elsewhere its pods are what a pass
+    # on an older status placed, and count as its own room.
+    accounted = {str(p.get("cluster")) for p in facts.previous if p.get("state") in SERVING_STATES}
     with ctx.ledger.deciding() as ledger:
         found = []
         for member, pool, location, why in pooled:
@@ -293,7 +296,10 @@ def _decide(
                 error = inventory.error
                 if inventory.nodes is not None:
                     shape = shape_of(spec.placement, gpu, location)
-                    room = inventory.room(shape, owner.label, ledger.assumed(member.name))
+                    room = inventory.room(
+                        shape, owner.label, ledger.assumed(member.name),
+                        own_pods_free=member.name not in accounted,
+                    )  # fmt: skip
                 else:
                     facts.unreachable[member.name] = error or "its API server does not answer"
             found.append(placement.Candidate(member.name, location, pool, room, why, error))
