@@ -1,4 +1,5 @@
-"""`make demo`: the fleet, the CRDs, the operator, a handful of models, and where they landed."""
+"""`make demo`: the fleet, the CRDs, the operator, a handful of models, where they landed,
+and a model whose replicas follow the load."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from kubernetes import client
 
 from llmfleet.render.common import owner_label
 from localfleet import fleet, gateway_run, seed, show, topology
+from localfleet.demo_autoscaling import LoadAct, print_autoscaling
 from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import CLUSTER_DIR, REPO_ROOT
+from localfleet.prometheus import LocalPrometheus
 from localfleet.stubs import StubModel
 
 NAMESPACE = "llmfleet-demo"
@@ -121,6 +124,8 @@ def main() -> int:
                     }
                 },
             )
+        load_act = LoadAct(LocalPrometheus(CLUSTER_DIR / "prometheus"), NAMESPACE)
+        stack.callback(load_act.stop)
         log = CLUSTER_DIR / "operator.log"
         fleet.log(f"starting the operator (log: {log})")
         with log.open("wb") as out:
@@ -129,7 +134,8 @@ def main() -> int:
                  "--namespace", NAMESPACE, "--namespace", RESTRICTED_NAMESPACE,
                  "--resync-seconds", "3", "--metrics-port", "0",
                  "--liveness-port", "18080", "--no-provider-probes",
-                 "--egress-cidr", topology.HUB.egress_cidr],
+                 "--egress-cidr", topology.HUB.egress_cidr,
+                 "--prometheus-url", load_act.prometheus.url, "--autoscaling-interval", "2"],
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         stub = StubModel("demo-model")
@@ -150,37 +156,21 @@ def main() -> int:
             # Trained in the cloud, then served on premises.
             pipeline = wait_for_object(hub, "mlpipelines", "support-bot", settled, 120)
             answer = ask_the_gateway(api_for, endpoint)
+            scaling = load_act.run(hub)
         finally:
             operator.terminate()
             operator.wait(timeout=30)
             stub.close()
             balancers.stop()
-        rows = []
-        for obj in objects:
-            status = obj.get("status") or {}
-            conditions = {c["type"]: c for c in status.get("conditions") or []}
-            cluster = ",".join(p["cluster"] for p in status.get("placements") or []) or "-"
-            nodes, gpus = landing(api_for, obj)
-            ready = conditions.get("Ready", {})
-            note = (
-                ready.get("message", "")
-                if ready.get("status") != "True"
-                else ready.get("reason", "")
-            )
-            rows.append((obj["metadata"]["name"], status.get("mode", "-"), cluster, nodes, gpus,
-                         ready.get("status", "-"), note))  # fmt: skip
-        print()
-        print(
-            show.render_table(
-                ("LLMDEPLOYMENT", "MODE", "CLUSTER", "NODE", "GPUS", "READY", "WHY"), rows
-            )
-        )
+        print_models(api_for, objects)
         print()
         print_residency(next(o for o in objects if o["metadata"]["name"] == restricted), refused)
         print()
         print_endpoint(endpoint, answer)
         print()
         print_pipeline(pipeline)
+        print()
+        print_autoscaling(scaling)
         print()
         fleet_rows, _ = show.federation_rows(hub)
         print(show.fleet_table(fleet_rows))
@@ -189,6 +179,28 @@ def main() -> int:
             "`make cluster-down` removes everything."
         )
     return 0
+
+
+def print_models(api_for: dict[str, client.ApiClient], objects: list[dict[str, Any]]) -> None:
+    """Where each LLMDeployment landed: clusters, nodes, GPUs, and why when it is not ready."""
+    rows = []
+    for obj in objects:
+        status = obj.get("status") or {}
+        conditions = {c["type"]: c for c in status.get("conditions") or []}
+        cluster = ",".join(p["cluster"] for p in status.get("placements") or []) or "-"
+        nodes, gpus = landing(api_for, obj)
+        ready = conditions.get("Ready", {})
+        note = (
+            ready.get("message", "") if ready.get("status") != "True" else ready.get("reason", "")
+        )
+        rows.append((obj["metadata"]["name"], status.get("mode", "-"), cluster, nodes, gpus,
+                     ready.get("status", "-"), note))  # fmt: skip
+    print()
+    print(
+        show.render_table(
+            ("LLMDEPLOYMENT", "MODE", "CLUSTER", "NODE", "GPUS", "READY", "WHY"), rows
+        )
+    )
 
 
 RESTRICTED_LABELS = {"llmfleet.io/data-class": "restricted"}

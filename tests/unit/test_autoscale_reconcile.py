@@ -60,6 +60,7 @@ def test_load_grows_onprem_then_overflows_and_shrinks_overflow_first_down_to_zer
     h.reconcile(KIND, "m")  # nothing read yet: the starting count holds
     status = h.status("LLMDeployment", "m")
     assert status["autoscaling"]["desiredReplicas"] == 1
+    assert status["autoscaling"]["reason"] == "started at spec.replicas (1)"
     assert condition(status, "Autoscaling")["reason"] == "MetricsUnavailable"
     running(h)
 

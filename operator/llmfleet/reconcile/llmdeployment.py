@@ -480,10 +480,15 @@ class Status:
     def _autoscaling(self, scaling: autoscale.Scaling) -> dict[str, Any]:
         """The count and why; the time and reason move only when the count does."""
         before = self.old.get("autoscaling") or {}
-        changed = before.get("desiredReplicas") != scaling.replicas
+        start = self.facts.spec.replicas
+        if "desiredReplicas" not in before and scaling.replicas == start:
+            before = {"reason": f"started at spec.replicas ({start})"}
+        changed = before.get("desiredReplicas", start) != scaling.replicas
         entry: dict[str, Any] = {
             "desiredReplicas": scaling.replicas,
-            "lastScaleTime": self.facts.now if changed else before.get("lastScaleTime"),
+            "lastScaleTime": before.get("lastScaleTime", self.facts.now)
+            if not changed
+            else self.facts.now,
             "reason": scaling.message if changed else before.get("reason", scaling.message),
         }
         if scaling.load is not None:
