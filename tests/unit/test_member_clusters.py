@@ -164,3 +164,13 @@ def test_member_secrets_are_recognised_by_label(
     secret_labels: dict[str, str], expected: bool
 ) -> None:
     assert is_member_secret(secret_labels) is expected
+
+
+def test_a_member_names_its_own_prometheus_by_annotation() -> None:
+    found = secret({"kubeconfig": yaml.safe_dump(KUBECONFIG)}, **LLMFLEET)
+    assert member_from_secret(found).prometheus_url == ""  # the operator's --prometheus-url
+    found["metadata"]["annotations"] = {"llmfleet.io/prometheus-url": " http://prom.hci:9090 "}
+    assert member_from_secret(found).prometheus_url == "http://prom.hci:9090"
+    found["metadata"]["annotations"] = {"llmfleet.io/prometheus-url": "prom.hci:9090"}
+    with pytest.raises(MemberSecretError, match=r"annotation llmfleet\.io/prometheus-url is"):
+        member_from_secret(found)
