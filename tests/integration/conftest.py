@@ -337,4 +337,7 @@ def idle_gpus(fleet: Fleet) -> None:
             and any("nvidia.com/gpu" in (c.resources.requests or {}) for c in p.spec.containers)
         ]
 
-    wait_until(lambda: not busy() or None, what="no pod holding GPUs", timeout=180)
+    try:
+        wait_until(lambda: not busy(), what="no pod holding GPUs", timeout=180)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; still holding GPUs: {busy()}") from error

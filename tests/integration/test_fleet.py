@@ -253,8 +253,13 @@ def test_a_policy_added_later_moves_or_stops_what_it_forbids(fleet: Fleet, names
         # On-prem is full: the forbidden cloud replica cannot be replaced, so it stops.
         wait_until(lambda: deployment_replicas(fleet, "in-cluster", namespace, "spill") is None,
                    what="the forbidden overflow stopped", timeout=60)  # fmt: skip
-        obj = get(fleet, namespace, "spill")
-        assert reason(obj, "Ready") == "PolicyViolation"
+
+        # The pass that removed it writes its status right after.
+        def reported() -> dict[str, Any] | None:
+            obj = get(fleet, namespace, "spill")
+            return obj if reason(obj, "Ready") == "PolicyViolation" else None
+
+        obj = wait_until(reported, what="the policy reported", timeout=30)
         assert reason(obj, "Placed") == "InsufficientGPU"
     finally:
         client.CustomObjectsApi(fleet.cloud).delete_cluster_custom_object(

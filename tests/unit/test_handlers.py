@@ -61,3 +61,18 @@ def test_a_resource_whose_deletion_was_seen_is_not_reconciled() -> None:
     asyncio.run(common.reconcile("LLMDeployment", body, patch, memo))
     assert not patch
     assert not hub.requests
+
+
+def test_a_pass_starts_from_the_newest_view_of_the_resource() -> None:
+    # kopf may hand over a body older than the status a wake-up pass has written since.
+    reads = Reads(FakeCluster("in-cluster"))
+
+    def body(version: str, ready: str) -> dict[str, object]:
+        meta = {"namespace": "team", "name": "m", "resourceVersion": version}
+        return {"metadata": meta, "spec": {}, "status": {"ready": ready}}
+
+    reads.seen("LLMDeployment", body("12", "written by the last pass"))
+    older, newer = body("9", "stale"), body("15", "newest")
+    assert reads.newest("LLMDeployment", older)["status"] == {"ready": "written by the last pass"}
+    assert reads.newest("LLMDeployment", newer) is newer
+    assert reads.newest("ChatEndpoint", older) is older  # nothing kept of it

@@ -233,7 +233,9 @@ def env_of(
 
 
 def test_a_model_with_no_ready_replica_gets_no_request_and_its_fallback_takes_the_alias() -> None:
-    asleep = backend("hci-llm", "onprem", ready=0, llm_deployment="hci-llm", cluster="onprem")
+    asleep = backend(
+        "hci-llm", "onprem", ready=0, llm_deployment="hci-llm", cluster="onprem", sleeps=True
+    )
     provider = backend("aoai", "cloud", 1, True)
     groups, chain = gateway.model_groups("chat", "onprem", [asleep, provider], True)
     assert groups == {"chat": [1]}
@@ -248,15 +250,17 @@ def test_a_model_with_no_ready_replica_gets_no_request_and_its_fallback_takes_th
 
 
 def test_a_model_ready_elsewhere_keeps_its_waiting_route_as_standby_not_as_starting() -> None:
-    here = backend("llm", "onprem", ready=0, llm_deployment="llm", cluster="onprem")
-    there = backend("llm", "cloud", ready=2, llm_deployment="llm", cluster="cloud")
+    here = backend("llm", "onprem", ready=0, llm_deployment="llm", cluster="onprem", sleeps=True)
+    there = backend("llm", "cloud", ready=2, llm_deployment="llm", cluster="cloud", sleeps=True)
     groups, _ = gateway.model_groups("chat", "onprem", [here, there], True, "onprem")
     assert groups == {"chat": [1], "chat--standby": [0]}
     assert json.loads(env_of(spec(), [here, there])["LLMFLEET_STARTING"]) == {}
 
 
 def test_when_nothing_can_answer_the_gateway_says_the_model_is_starting() -> None:
-    asleep = backend("hci-llm", "onprem", ready=0, llm_deployment="hci-llm", cluster="onprem")
+    asleep = backend(
+        "hci-llm", "onprem", ready=0, llm_deployment="hci-llm", cluster="onprem", sleeps=True
+    )
     env = env_of(spec(), [asleep])
     starting = json.loads(env["LLMFLEET_STARTING"])
     assert list(starting) == ["chat"]
@@ -270,3 +274,10 @@ def test_fallback_only_models_are_not_woken_by_the_alias() -> None:
     spare = backend("b", "cloud", 1, True, ready=1, llm_deployment="b")
     assert gateway.wakes("chat", [primary, spare]) == {"chat": ["a"]}
     assert gateway.wakes("chat", [backend("aoai", "cloud")]) == {}
+
+
+def test_a_model_that_never_sleeps_keeps_its_route_while_it_loads() -> None:
+    loading = backend("hci-llm", "onprem", ready=0, llm_deployment="hci-llm", cluster="onprem")
+    groups, _ = gateway.model_groups("chat", "onprem", [loading], True)
+    assert groups == {"chat": [0]}
+    assert json.loads(env_of(spec(), [loading])["LLMFLEET_STARTING"]) == {}

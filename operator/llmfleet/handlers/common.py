@@ -134,7 +134,7 @@ async def reconcile(kind: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
         runtime.following = asyncio.create_task(follow_children(runtime), name="follow-children")
     runtime.wakeups.register(kind, meta["namespace"], meta["name"])
     try:
-        outcome = await _run_reconcile(kind, body, runtime)
+        outcome = await _run_reconcile(kind, runtime.reads.newest(kind, body), runtime)
     except KubeError as error:
         raise kopf.TemporaryError(str(error), delay=10) from error
     if outcome is None:
@@ -158,12 +158,14 @@ async def reconcile_woken(kind: str, namespace: str, name: str, runtime: Runtime
     if outcome is None:
         return
     if outcome.status is not None:
-        await runtime.run(
+        written = await runtime.run(
             partial(
                 hub.client.request, "PATCH", path_of(kind, namespace, name) + "/status",
                 body={"status": outcome.status}, content_type="application/merge-patch+json",
             )
         )  # fmt: skip
+        if isinstance(written, dict) and written.get("metadata"):
+            runtime.reads.seen(kind, written)  # the next pass starts from what it wrote
     _report(kind, body, outcome, runtime.reads)
 
 

@@ -98,6 +98,7 @@ class BackendInfo:
     managed: bool = False
     refused: bool = False  # forbidden by a FleetPolicy: left out of every gateway
     asleep: bool = False  # scaled to zero: a request through a gateway wakes it
+    sleeps: bool = False  # autoscaled down to zero when idle
 
     @property
     def state(self) -> str:
@@ -131,6 +132,7 @@ class BackendInfo:
             port=self.port,
             egress_cidrs=egress,
             ready=route.ready,
+            sleeps=self.sleeps,
         )
 
 
@@ -258,6 +260,7 @@ def resolve_one(
         port=port, weight=weight, fallback_only=fallback_only, why=why,
         routes=routes_of(status, llm.placement.location), field=field_name,
         asleep=ready_condition.get("reason") == "ScaledToZero",
+        sleeps=llm.autoscaling is not None and llm.autoscaling.min_replicas == 0,
     )  # fmt: skip
 
 

@@ -107,6 +107,16 @@ class Reads:
             return known
         return self.hub.get(kind, namespace, name)
 
+    def newest(self, kind: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`body`, or the operator's own later view of the resource (a status it wrote since
+        `body` was read), so a pass never starts from a status older than the last one."""
+        meta = body["metadata"]
+        with self._lock:
+            kept = self._resources.get((kind, meta["namespace"], meta["name"]))
+        if kept is None:
+            return body
+        return kept if _version(kept) > _version(body) else body
+
     def known(self, kind: str, namespace: str, name: str) -> bool:
         """Whether the operator's watch still has the resource (not deleted)."""
         with self._lock:
@@ -130,6 +140,12 @@ class Reads:
     def gone(self, kind: str, namespace: str, name: str) -> None:
         with self._lock:
             self._resources.pop((kind, namespace, name), None)
+
+
+def _version(body: Mapping[str, Any]) -> int:
+    """resourceVersion as a number (etcd's revision; 0 when it is not one)."""
+    version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+    return int(version) if version.isdigit() else 0
 
 
 @dataclass

@@ -57,6 +57,9 @@ class ResolvedBackend:
     # Ready model-server replicas of the placement; None for a provider endpoint or a model
     # not placed yet (nothing to weigh by).
     ready: int | None = None
+    # The model may sleep (autoscaling down to zero): with no ready replica anywhere it gets
+    # no request, and wakes from the request counted for it.
+    sleeps: bool = False
 
 
 # Model groups after the primary one (the alias), in the order the gateway tries them.
@@ -154,10 +157,13 @@ def model_groups(
 
 
 def _waiting(backends: Sequence[ResolvedBackend]) -> set[int]:
-    """Routes of models with no ready replica anywhere (scaled to zero, or loading): nothing
-    there can answer yet, so no request is sent there."""
+    """Routes of models that may sleep and have no ready replica anywhere (asleep, or
+    waking): nothing there can answer yet, so no request is sent there. Other models keep
+    their routes while they load, as they always had."""
     serving = {b.name for b in backends if b.ready}
-    return {i for i, b in enumerate(backends) if b.ready == 0 and b.name not in serving}
+    return {
+        i for i, b in enumerate(backends) if b.sleeps and b.ready == 0 and b.name not in serving
+    }
 
 
 def starting(
