@@ -148,6 +148,32 @@ CASES = [
         reason="Asleep",
     ),
     Case("a hair over the target is not one more", 2, Reading(16.0000001), replicas=2),
+    Case(
+        "replicas still loading report nothing: the count holds",
+        4,
+        Reading(0.0, found=False),
+        ready=0,
+        replicas=4,
+        reason="MetricsUnavailable",
+    ),
+    Case(
+        "a request wakes a sleeping model even while Prometheus is partly silent",
+        0,
+        Reading(None, "Prometheus at http://edge cannot be read", requested_at=NOW - 1),
+        memory=Memory(active_at=NOW - 5000),
+        ready=0,
+        replicas=1,
+        reason="Woken",
+    ),
+    Case(
+        "a lowered maximum caps a pending scale-down",
+        5,
+        Reading(8.0),
+        memory=Memory(active_at=NOW, low_since=NOW - 400, peak=6),
+        spec=SPEC.model_copy(update={"max_replicas": 5}),
+        replicas=5,
+        reason="Steady",
+    ),
 ]
 
 

@@ -163,3 +163,35 @@ def test_without_autoscaling_the_spec_count_is_placed_and_no_autoscaling_status(
     assert "autoscaling" not in status
     assert not condition(status, "Autoscaling")
     assert deployed(h, "onprem") == 2
+
+
+def test_a_restarted_operator_writes_nothing_before_its_first_reading() -> None:
+    h, prometheus = harness()
+    h.create("LLMDeployment", "m", AUTOSCALED)
+    h.reconcile(KIND, "m")
+    load(h, prometheus, 20.0)
+    running(h)
+    load(h, prometheus, 20.0)
+    before = h.status("LLMDeployment", "m")
+    # A new process: nothing read yet, no timers.
+    h.context.load, h.context.scaling = LoadReader(query=prometheus.query), {}
+    writes = h.status_writes
+    h.reconcile(KIND, "m")
+    assert h.status_writes == writes
+    assert h.status("LLMDeployment", "m") == before
+    load(h, prometheus, 20.0)  # its first reading: the same load, still nothing to write
+    assert h.status_writes == writes
+
+
+def test_removing_autoscaling_returns_to_the_spec_count_and_forgets_the_timers() -> None:
+    h, prometheus = harness()
+    h.create("LLMDeployment", "m", AUTOSCALED)
+    h.reconcile(KIND, "m")
+    load(h, prometheus, 24.0)
+    assert OWNER in h.context.scaling
+    running(h)
+    h.update("LLMDeployment", "m", spec(gpus=1, replicas=2))
+    h.reconcile(KIND, "m")
+    assert OWNER not in h.context.scaling
+    assert "autoscaling" not in h.status("LLMDeployment", "m")
+    assert deployed(h, "onprem") == 2

@@ -4,9 +4,12 @@ custom queries, the gateways' request counters, failures."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
 
 from llmfleet.placement import autoscale
-from llmfleet.reconcile.load import Interest, LoadReader, QueryError, Sample
+from llmfleet.reconcile.load import Interest, LoadReader, QueryError, Sample, samples
 
 HUB = "http://prom-hub"
 EDGE = "http://prom-edge"
@@ -158,3 +161,66 @@ def test_a_model_nobody_asks_about_is_forgotten() -> None:
     load.read_all()
     assert woken == []
     assert prometheus.asked == []
+
+
+def test_odd_answers_stay_with_their_prometheus_or_model() -> None:
+    prometheus = Prometheus()
+    prometheus.owners(HUB, "vllm", {"a": 3.0})
+    bad = 'rate(x{owner="b"}[5m])'
+
+    def query(url: str, expr: str) -> list[Sample]:
+        if url == EDGE:
+            raise RuntimeError("a proxy answered HTML")  # not even a QueryError
+        if expr == bad:
+            raise QueryError("Prometheus at http://prom-hub returned a matrix")
+        return prometheus.query(url, expr)
+
+    load = LoadReader(query=query)
+    b = vllm("b", HUB, query='rate(x{owner="$owner"}[5m])')
+    load.reading("a", vllm("a", HUB))
+    load.reading("b", b)
+    load.reading("c", vllm("c", EDGE))
+    load.read_all()
+    assert load.reading("a", vllm("a", HUB)).load == 3.0  # the others are read
+    assert "matrix" in load.reading("b", b).error
+    assert "could not be read" in load.reading("c", vllm("c", EDGE)).error
+
+
+def test_a_custom_query_without_series_is_no_data_not_zero() -> None:
+    load, _ = reader(Prometheus())
+    interest = vllm("a", HUB, query="sum(nothing_like_this)")
+    load.reading("a", interest)
+    load.read_all()
+    assert load.reading("a", interest).found is False
+
+
+def test_a_counter_missing_from_one_answer_is_no_request_when_it_returns() -> None:
+    prometheus, clock = Prometheus(), Clock()
+    load, _ = reader(prometheus, clock)
+    load.reading("a", vllm("a", HUB))
+    prometheus.requests(HUB, {("team", "a"): 7.0})
+    load.read_all()
+    prometheus.requests(HUB, {})  # one scrape failed
+    load.read_all()
+    prometheus.requests(HUB, {("team", "a"): 7.0})
+    load.read_all()
+    assert load.reading("a", vllm("a", HUB)).requested_at is None
+
+
+def test_prometheus_answers_are_finite_numbers_of_an_instant_vector_or_a_scalar() -> None:
+    vector = {"resultType": "vector", "result": [{"metric": {"a": "b"}, "value": [1, "2.5"]}]}
+    assert samples(HUB, vector) == [({"a": "b"}, 2.5)]
+    assert samples(HUB, {"resultType": "scalar", "result": [1, "4"]}) == [({}, 4.0)]
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        ({"resultType": "matrix", "result": []}, "returned a matrix"),
+        ({"resultType": "vector", "result": [{"value": [1, "NaN"]}]}, "not a finite number"),
+        ({"resultType": "vector", "result": [{"metric": {}}]}, "unreadable result"),
+    ],
+)
+def test_other_answers_say_what_they_were(data: dict[str, Any], said: str) -> None:
+    with pytest.raises(QueryError, match=said):
+        samples(HUB, data)

@@ -60,6 +60,7 @@ class Reading:
     error: str = ""
     found: bool = True
     requested_at: float | None = None
+    pending: bool = False  # not read yet (the reader's first round for it is on its way)
 
 
 @dataclass(frozen=True)
@@ -110,15 +111,23 @@ def decide(
 ) -> tuple[Scaling, Memory]:
     low, high = spec.min_replicas, spec.max_replicas
     held = min(max(current, low), high)
-    if reading.load is None or (not reading.found and ready > 0):
-        why = reading.error or "no series for the model in Prometheus"
-        # Missing data counts as activity: a sleep or a scale-down starts over once it is back.
+    requested_at = reading.requested_at if reading.requested_at is not None else NEVER
+    if reading.load is None or (not reading.found and held > 0):
+        # No number (Prometheus silent, or replicas that do not report yet: loading ones
+        # publish nothing): the count holds. Missing data counts as activity, so a sleep or a
+        # scale-down starts over once it is back; a request still wakes a sleeping model.
+        if held == 0 and requested_at > memory.active_at:
+            woken = max(1, low)
+            message = f"0 -> {woken} replica(s): woken by a request"
+            return Scaling(woken, "Woken", message, None), Memory(active_at=requested_at)
+        why = reading.error or (
+            "no series for the model in Prometheus yet (replicas report their load once ready)"
+        )
         return (
             Scaling(held, "MetricsUnavailable", f"{why}; holding {held} replica(s)", None),
             Memory(active_at=now if held else memory.active_at),
         )
     load = reading.load
-    requested_at = reading.requested_at if reading.requested_at is not None else NEVER
     active_at = max(memory.active_at, requested_at, now if load > 0 else NEVER)
     wanted = min(max(wanted_by(load, spec.target_per_replica), low), high)
     if wanted == 0:
@@ -147,6 +156,12 @@ def decide(
         return Scaling(0, "ScaledToZero", message, load), Memory(active_at=active_at)
     low_since = memory.low_since if memory.low_since is not None else now
     peak = max(memory.peak if memory.low_since is not None else 0, wanted)
+    peak = min(peak, high)  # the bounds may have been lowered meanwhile
+    if peak >= held:  # what the window asked for is what runs: a new window starts
+        return (
+            Scaling(held, "Steady", f"{held} replica(s): {per}", load),
+            replace(Memory(active_at=active_at), low_since=now, peak=wanted),
+        )
     if now - low_since >= spec.scale_down_delay_seconds:
         message = f"{held} -> {peak} replica(s): {per}, low for {spec.scale_down_delay_seconds} s"
         return Scaling(peak, "ScaledDown", message, load), Memory(active_at=active_at)

@@ -205,6 +205,8 @@ def gather(subject: Subject, ctx: Context) -> Facts:
         for m in members
         if m.location != labels.MIXED and not residency.allows_location(m.location)
     }
+    if facts.stopped or spec.autoscaling is None:
+        ctx.scaling.pop(owner.label, None)  # its timers start over if it scales again
     if facts.stopped:
         return facts
     if spec.placement.management == "managed":
@@ -267,6 +269,14 @@ def _autoscale(
         if ctx.load is not None
         else autoscale.Reading(None, "the operator reads no load")
     )
+    shown = conditions.find(facts.old.get("conditions") or [], "Autoscaling")
+    if reading.pending and known and shown:
+        # The reader's first round for it (after a restart) is seconds away and wakes it:
+        # until then, what the status says stands, and nothing is written.
+        return autoscale.Scaling(
+            current, str(shown.get("reason", "")), str(shown.get("message", "")),
+            known.get("load"),
+        )  # fmt: skip
     ready = sum(int(p.get("readyReplicas") or 0) for p in facts.previous)
     memory = ctx.scaling.get(owner.label) or autoscale.Memory.fresh(current, facts.now_seconds)
     scaling, ctx.scaling[owner.label] = autoscale.decide(

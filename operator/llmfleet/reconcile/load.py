@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import urllib.error
@@ -18,6 +19,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from llmfleet.placement import autoscale
 from llmfleet.placement.autoscale import OWNER_LABEL, Reading
@@ -46,12 +48,31 @@ def instant_query(url: str, expr: str) -> list[Sample]:
         raise QueryError(f"Prometheus at {url} answered {error.code}: {detail}") from error
     except (OSError, ValueError) as error:
         raise QueryError(f"Prometheus at {url} cannot be read: {error}") from error
-    data = body.get("data") or {}
-    if body.get("status") != "success":
-        raise QueryError(f"Prometheus at {url} refused the query: {body.get('error', body)}")
-    if data.get("resultType") == "scalar":
-        return [({}, float(data["result"][1]))]
-    return [(dict(s.get("metric") or {}), float(s["value"][1])) for s in data.get("result", [])]
+    if not isinstance(body, dict) or body.get("status") != "success":
+        refusal = body.get("error", body) if isinstance(body, dict) else body
+        raise QueryError(f"Prometheus at {url} refused the query: {str(refusal)[:300]}")
+    return samples(url, body.get("data") or {})
+
+
+def samples(url: str, data: Mapping[str, Any]) -> list[Sample]:
+    """An instant vector or a scalar, as finite numbers; anything else says what it was."""
+    kind = data.get("resultType")
+    found: list[Sample]
+    try:
+        if kind == "scalar":
+            found = [({}, float(data["result"][1]))]
+        elif kind == "vector":
+            found = [(dict(s.get("metric") or {}), float(s["value"][1])) for s in data["result"]]
+        else:
+            raise QueryError(
+                f"Prometheus at {url} returned a {kind}, not an instant vector or a number"
+            )
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise QueryError(f"Prometheus at {url} returned an unreadable result: {error}") from error
+    for _, value in found:
+        if not math.isfinite(value):
+            raise QueryError(f"Prometheus at {url} returned {value} (not a finite number)")
+    return found
 
 
 @dataclass(frozen=True)
@@ -126,7 +147,7 @@ class LoadReader:
                 return known.reading
         if not interest.urls:
             return Reading(None, NO_PROMETHEUS)
-        return Reading(None, "not read from Prometheus yet")
+        return Reading(None, "not read from Prometheus yet", pending=True)
 
     def forget(self, owner: str) -> None:
         with self._lock:
@@ -149,6 +170,15 @@ class LoadReader:
             self.wake(owner)
 
     def _ask(self, url: str, models: Mapping[str, _Model]) -> _Round:
+        """One Prometheus's answers; whatever goes wrong stays with this Prometheus (or this
+        model's own query), never stops the round for the others."""
+        try:
+            return self._answers(url, models)
+        except Exception as error:  # reported on the models that read it
+            log.exception("reading the load from %s failed", url)
+            return _Round(error=f"Prometheus at {url} could not be read: {error!r}")
+
+    def _answers(self, url: str, models: Mapping[str, _Model]) -> _Round:
         answers = _Round()
         interests = [m.interest for m in models.values() if url in m.interest.urls]
         try:
@@ -170,9 +200,12 @@ class LoadReader:
                 continue
             expr = autoscale.custom_query(interest.query, owner, interest.namespace)
             try:
-                answers.custom[owner] = sum(v for _, v in self.query(url, expr))
+                found = self.query(url, expr)
             except QueryError as error:
                 answers.custom[owner] = f"spec.autoscaling.query: {error}"
+                continue
+            if found:  # no series: no data, not zero
+                answers.custom[owner] = sum(v for _, v in found)
         self._note_requests(url, answers.requests)
         return answers
 
@@ -183,7 +216,9 @@ class LoadReader:
         now = self.clock()
         with self._lock:
             before = self._counters.get(url)
-            self._counters[url] = dict(counters)
+            # A series missing from one answer (a failed scrape) keeps its last value, so its
+            # return is no new request.
+            self._counters[url] = {**(before or {}), **counters}
             if before is None:
                 return
             for key, value in counters.items():
@@ -201,15 +236,17 @@ class LoadReader:
             if answers.error:
                 return Reading(None, answers.error, requested_at=requested_at)
             if interest.query:
-                value = answers.custom.get(owner, 0.0)
+                value = answers.custom.get(owner)
                 if isinstance(value, str):
                     return Reading(None, value, requested_at=requested_at)
-                load, found = load + value, True
+                if value is not None:
+                    load, found = load + value, True
             elif autoscale.runtime_query(interest.runtime) is None:
-                load, found = load + answers.rates.get(key, 0.0), True
+                if key in answers.rates:
+                    load, found = load + answers.rates[key], True
             elif owner in answers.by_owner:
                 load, found = load + answers.by_owner[owner], True
-        return Reading(round(load, 3), found=found, requested_at=requested_at)
+        return Reading(round(max(load, 0.0), 3), found=found, requested_at=requested_at)
 
     def _run(self) -> None:
         while not self._stop.is_set():
