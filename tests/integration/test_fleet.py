@@ -238,6 +238,8 @@ def test_policy_refuses_overflow_and_a_managed_model(
 
 def test_a_policy_added_later_moves_or_stops_what_it_forbids(fleet: Fleet, namespace: str) -> None:
     create(fleet, namespace, model("blocker", pinned(topology.ONPREM2), 2, replicas=2))
+    # The blocker holds all of llmfleet-onprem-2 first (applied together, either could win).
+    settle(fleet, namespace, "blocker", {ONPREM2: ("preferred", 2, "Placed")})
     create(fleet, namespace, model(
         "spill", pinned(topology.ONPREM2, overflow={"location": "cloud"}), 2
     ))  # fmt: skip
