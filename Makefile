@@ -117,7 +117,7 @@ prometheus: ## Install Prometheus, promtool and Alertmanager (Debian packages) f
 
 .PHONY: test-integration
 test-integration: venv gateway-venv prometheus ## Run the tests against the local clusters (brings them up if needed)
-	$(BIN)/pytest -m integration tests/integration $(PYTEST_ARGS)
+	$(BIN)/pytest -m integration tests/integration --durations=15 $(PYTEST_ARGS)
 
 .PHONY: check
 check: lint typecheck crds-check test-unit ## The fast checks, no cluster needed: lint, types, CRD drift, unit tests
