@@ -178,6 +178,9 @@ def assert_on_nodes(api: client.ApiClient, pods: list[Any], location: str, gpu: 
             assert node.metadata.labels[labels.GPU_PRODUCT] == gpu, pod.metadata.name
 
 
+# Each option trains on GPUs: the previous option's pods (its namespace is being deleted) are
+# gone first, so a training pod never waits behind them.
+@pytest.mark.usefixtures("idle_gpus")
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_every_ml_option_end_to_end(fleet: Fleet, dataset_claims: str, sample: Path) -> None:
     namespace = dataset_claims
