@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kubernetes import client
 
 from llmfleet.api import GROUP, VERSION
+from localfleet.fleet import raw_get
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 
 def get(api: client.ApiClient, namespace: str, plural: str, name: str) -> dict[str, Any]:
@@ -15,6 +19,16 @@ def get(api: client.ApiClient, namespace: str, plural: str, name: str) -> dict[s
             GROUP, VERSION, namespace, plural, name
         )
     )
+
+
+def printed(api: client.ApiClient, namespace: str, plural: str, name: str) -> dict[str, Any]:
+    """The resource's row as `kubectl get` prints it: column name -> cell."""
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
+    status, body = raw_get(api, path, accept=TABLE)
+    assert status == 200, body
+    table = json.loads(body)
+    names = [c["name"] for c in table["columnDefinitions"]]
+    return dict(zip(names, table["rows"][0]["cells"], strict=True))
 
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:

@@ -18,13 +18,13 @@ from llmfleet.api.crd import KINDS
 from localfleet.fleet import raw_get
 from localfleet.paths import REPO_ROOT
 from tests.integration.conftest import Fleet
+from tests.integration.resources import TABLE
 
 SAMPLES = sorted((REPO_ROOT / "config" / "samples").rglob("*.yaml"))
 INVALID = sorted((REPO_ROOT / "tests" / "invalid").rglob("*.yaml"))
 PLURALS = {info.kind: info.plural for info in KINDS}
 NAMESPACED = {info.kind: info.namespaced for info in KINDS}
 NOT_FOUND = 404
-TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -194,13 +194,36 @@ def test_all_kinds_are_in_the_llmfleet_category_with_short_names(fleet: Fleet) -
         (
             "llm-deployment-models/15-llm-onprem-mixed-managed-unmanaged-hybrid-endpoints.yaml",
             "ChatEndpoint",
-            ["Name", "Mode", "Cloud", "On-Prem", "Edge", "Alias", "URL", "Ready", "Age"],
+            [
+                "Name",
+                "Mode",
+                "Cloud",
+                "On-Prem",
+                "Edge",
+                "Alias",
+                "URL",
+                "Clusters",
+                "Ready",
+                "Reason",
+                "Age",
+            ],
             {"Cloud": "managed", "On-Prem": "self-managed", "Edge": None, "Alias": "chat-default"},
         ),
         (
             "ml-options/2-training-hci-inference-cloud-endpoint-cloud.yaml",
             "MLPipeline",
-            ["Name", "Option", "Training", "Inference", "Endpoint", "Stage", "Ready", "Age"],
+            [
+                "Name",
+                "Option",
+                "Training",
+                "Inference",
+                "Endpoint",
+                "Stage",
+                "Clusters",
+                "Ready",
+                "Reason",
+                "Age",
+            ],
             {"Training": "onprem", "Inference": "cloud", "Endpoint": "cloud"},
         ),
     ],

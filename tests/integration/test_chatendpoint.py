@@ -21,7 +21,7 @@ from localfleet.stubs import StubModel
 from tests.integration import resources
 from tests.integration.conftest import Fleet, pin_onprem
 from tests.integration.polling import wait_until
-from tests.integration.resources import create_chat_endpoint, ready
+from tests.integration.resources import condition, create_chat_endpoint, printed, ready
 
 SAMPLES = sorted(
     (REPO_ROOT / "config" / "samples" / "llm-deployment-models").glob("*.yaml")
@@ -101,6 +101,12 @@ def test_every_endpoint_mode_end_to_end(
         ready_endpoint, what=f"ChatEndpoint {chat} and its backends to be ready", timeout=90
     )
     status = obj["status"]
+    row = printed(fleet.cloud, namespace, "chatendpoints", chat)
+    # kubectl get: the clusters of the self-managed sites, and why it is Ready.
+    site_clusters = [s["cluster"] for s in status["sites"] if s["cluster"]]
+    assert row["Clusters"] == (",".join(site_clusters) or None)
+    assert row["Ready"] == "True"
+    assert row["Reason"] == condition(obj, "Ready")["reason"]
     if header.startswith("# Mode "):
         assert status["mode"] == header.split(": ", 1)[1]
     else:  # the 2.x samples name their site's endpoint model

@@ -22,7 +22,7 @@ from localfleet.fleet import raw_get
 from tests.integration import resources
 from tests.integration.conftest import Fleet, Operator, pinned
 from tests.integration.polling import wait_until
-from tests.integration.resources import condition, create_chat_endpoint, ready
+from tests.integration.resources import condition, create_chat_endpoint, printed, ready
 from tests.integration.test_mlpipeline import all_stages_up, pipeline
 
 PLURAL = "llmdeployments"
@@ -255,6 +255,8 @@ def test_a_model_no_cluster_can_fit_is_not_left_pending(fleet: Fleet, namespace:
     obj = wait_condition(fleet, namespace, "too-big", "Placed", "False")
     placed = condition(obj, "Placed")
     assert placed["reason"] == "InsufficientGPU"
+    row = printed(fleet.cloud, namespace, "llmdeployments", "too-big")
+    assert row["Reason"] == condition(obj, "Ready")["reason"] != "Placed"
     assert "needs 5 x nvidia.com/gpu" in placed["message"]
     # Each candidate: free and total GPUs of its eligible nodes.
     assert re.search(rf"{topology.ONPREM.name}: no room: \d+/8 NVIDIA-L40S free", placed["message"])

@@ -25,7 +25,7 @@ from localfleet.paths import REPO_ROOT
 from tests.integration import resources
 from tests.integration.conftest import Fleet, Operator, pin_onprem
 from tests.integration.polling import wait_until
-from tests.integration.resources import condition, ready
+from tests.integration.resources import condition, printed, ready
 
 PLURAL = "mlpipelines"
 SAMPLES = sorted((REPO_ROOT / "config" / "samples" / "ml-options").glob("*.yaml"))
@@ -385,6 +385,8 @@ def test_a_stage_that_cannot_be_placed_says_so(fleet: Fleet, namespace: str) -> 
     assert "NVIDIA-B200" in training["message"]
     assert "L40S" in training["message"]  # what the onprem candidates do have
     assert condition(obj, "Ready")["reason"] == "InsufficientGPU"
+    row = printed(fleet.cloud, namespace, "mlpipelines", name)
+    assert (row["Ready"], row["Reason"]) == ("False", "InsufficientGPU")
     assert condition(obj, "Degraded")["status"] == "True"
     assert stages(obj)["inference"]["phase"] == "Pending"
     assert events(fleet, namespace, name).get("TrainingUnschedulable") == "Warning"

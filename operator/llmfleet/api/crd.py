@@ -26,6 +26,12 @@ READY_COLUMN = {
     "type": "string",
     "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
 }
+# Why a resource is not Ready (or how it is Ready: Placed, ScaledToZero) at a glance.
+READY_REASON_COLUMN = {
+    "name": "Reason",
+    "type": "string",
+    "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+}
 AGE_COLUMN = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 DROPPED_KEYS = {"title", "additionalProperties", "patternProperties", "propertyNames", "$defs"}
 
@@ -68,7 +74,7 @@ KINDS: tuple[KindInfo, ...] = (
             column("Replicas", ".spec.replicas", "integer"),
             column("Clusters", ".status.clusters"),
             READY_COLUMN,
-            column("Reason", '.status.conditions[?(@.type=="Ready")].reason'),
+            READY_REASON_COLUMN,
             AGE_COLUMN,
         ],
     ),
@@ -84,7 +90,9 @@ KINDS: tuple[KindInfo, ...] = (
             column("Edge", '.spec.sites[?(@.location=="edge")].management', priority=1),
             column("Alias", ".spec.modelAlias", priority=1),
             column("URL", ".status.url"),
+            column("Clusters", ".status.sites[*].cluster"),
             READY_COLUMN,
+            READY_REASON_COLUMN,
             AGE_COLUMN,
         ],
     ),
@@ -98,7 +106,9 @@ KINDS: tuple[KindInfo, ...] = (
             column("Inference", ".spec.inference.placement.location"),
             column("Endpoint", ".spec.endpoint.placement.location"),
             column("Stage", ".status.currentStage"),
+            column("Clusters", ".status.stages[*].cluster"),
             READY_COLUMN,
+            READY_REASON_COLUMN,
             AGE_COLUMN,
         ],
     ),
