@@ -31,7 +31,7 @@ MANIFESTS = [
     REPO_ROOT / "config" / "demo" / "secrets.yaml",
     SAMPLES / "01-llm-cloud-managed-cloud-endpoint.yaml",
     SAMPLES / "02-llm-cloud-unmanaged-cloud-endpoint.yaml",
-    SAMPLES / "12-llm-onprem-unmanaged-onprem-endpoint.yaml",
+    SAMPLES / "10-llm-onprem-unmanaged-onprem-endpoint.yaml",
     REPO_ROOT / "config" / "demo" / "onprem-too-big.yaml",
     OVERFLOW,
 ]
@@ -321,7 +321,7 @@ def print_endpoint(endpoint: dict[str, Any], answer: str) -> None:
     print(f"ChatEndpoint hybrid-chat: {status.get('mode', '-')}")
     print(show.render_table(("CHATENDPOINT", "SITE", "MODEL", "CLUSTER", "URL", "READY"), rows))
     print(
-        "\nA request through the on-prem gateway (its primary backend m12-llm is a simulated "
+        "\nA request through the on-prem gateway (its primary backend m10-llm is a simulated "
         f"model server, so it falls back to the model served on 127.0.0.1):\n  {answer}"
     )
 

@@ -174,7 +174,7 @@ def test_all_kinds_are_in_the_llmfleet_category_with_short_names(fleet: Fleet) -
     ("sample", "kind", "columns", "cells"),
     [
         (
-            "llm-deployment-models/12-llm-onprem-unmanaged-onprem-endpoint.yaml",
+            "llm-deployment-models/10-llm-onprem-unmanaged-onprem-endpoint.yaml",
             "LLMDeployment",
             [
                 "Name",

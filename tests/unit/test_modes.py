@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from llmfleet.api import ChatEndpointSpec, LLMDeploymentSpec, MLPipelineSpec
 from llmfleet.placement import modes
+from localfleet.paths import REPO_ROOT
 
 AOAI = {"provider": "azure-openai", "url": "https://a.openai.azure.com", "deployment": "gpt-4o"}
 AML = {"provider": "azure-ml", "url": "https://e.westeurope.inference.ml.azure.com"}
@@ -48,13 +50,16 @@ SITES = [
     ([C_M, O_S], "Mixed Managed/Unmanaged Hybrid Endpoints"),
     ([C_S, O_M], "Mixed Unmanaged/Managed Hybrid Endpoints"),
 ]
+# The catalogue numbers the on-premises LLM's own-location endpoints first (9, 10), then
+# the cloud endpoints (11, 12); the cloud LLM's list starts with the cloud endpoints (1, 2).
+ONPREM_ORDER = [SITES[2], SITES[3], SITES[0], SITES[1], *SITES[4:]]
 LLM_DEPLOYMENT_MODELS = [
     (number + offset, location, sites, f"{subject} with {phrase}")
-    for offset, location, subject in (
-        (1, "cloud", "LLM in Cloud"),
-        (9, "onprem", "LLM On-Premises"),
+    for offset, location, subject, order in (
+        (1, "cloud", "LLM in Cloud", SITES),
+        (9, "onprem", "LLM On-Premises", ONPREM_ORDER),
     )
-    for number, (sites, phrase) in enumerate(SITES)
+    for number, (sites, phrase) in enumerate(order)
 ]
 
 
@@ -80,7 +85,41 @@ def test_the_catalogue_numbers_match() -> None:
     assert LLM_DEPLOYMENT_MODELS[15][3] == (
         "LLM On-Premises with Mixed Unmanaged/Managed Hybrid Endpoints"
     )
+    by_number = {m[0]: m[3] for m in LLM_DEPLOYMENT_MODELS}
+    assert by_number[9] == "LLM On-Premises with Managed On-Premises Endpoint"
+    assert by_number[10] == "LLM On-Premises with Unmanaged On-Premises Endpoint"
+    assert by_number[11] == "LLM On-Premises with Managed Cloud Endpoint"
+    assert by_number[12] == "LLM On-Premises with Unmanaged Cloud Endpoint"
     assert [m[0] for m in LLM_DEPLOYMENT_MODELS] == list(range(1, 17))
+
+
+SAMPLES = REPO_ROOT / "config" / "samples" / "llm-deployment-models"
+
+
+@pytest.mark.parametrize(
+    ("number", "location", "sites", "name"),
+    LLM_DEPLOYMENT_MODELS,
+    ids=[f"sample-{m[0]}" for m in LLM_DEPLOYMENT_MODELS],
+)
+def test_each_sample_is_numbered_as_its_mode(
+    number: int, location: str, sites: list[dict[str, Any]], name: str
+) -> None:
+    """The sample `NN-*.yaml` holds mode NN: its header names it and the mode is what its
+    LLMDeployment and ChatEndpoint make."""
+    (path,) = SAMPLES.glob(f"{number:02d}-*.yaml")
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    assert path.read_text().splitlines()[0] == f"# Mode {number}: {name}"
+    models = {
+        d["metadata"]["name"]: LLMDeploymentSpec.model_validate(d["spec"])
+        for d in docs
+        if d["kind"] == "LLMDeployment"
+    }
+    (endpoint,) = [d for d in docs if d["kind"] == "ChatEndpoint"]
+    spec = ChatEndpointSpec.model_validate(endpoint["spec"])
+    assert modes.chat_endpoint_mode(spec, models) == name
+    assert sorted((s.location, s.management) for s in spec.sites) == sorted(
+        (s["location"], s["management"]) for s in sites
+    )
 
 
 @pytest.mark.parametrize(
