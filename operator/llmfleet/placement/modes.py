@@ -1,4 +1,4 @@
-"""Names of the placement modes exactly as the catalogue writes them (placement-modes.md).
+"""Names of the placement modes exactly as the catalogue writes them (docs/placement-modes.md).
 
 This is what `status.mode` (LLMDeployment, ChatEndpoint), `status.sites[].model` and
 `status.option` (MLPipeline) show. Pure functions over the typed specs.

@@ -1,4 +1,5 @@
-"""The catalogue's security table as data: which roles each mode needs (placement-modes.md §4)."""
+"""The catalogue's security table as data: which roles each mode needs (section 5 of
+docs/placement-modes.md)."""
 
 from __future__ import annotations
 
