@@ -26,6 +26,18 @@ RECONCILE_ERRORS = Counter(
     "Reconciles that ended in an error, by kind and reason.",
     ["kind", "reason"],
 )
+# Why a reconcile ended in an error: its namespace was gone, an API error, or rights missing.
+RECONCILE_ERROR_REASONS = ("Gone", "KubeError", "Forbidden")
+
+
+def zero_reconcile_errors(kinds: Iterable[str]) -> None:
+    """Every kind and reason starts at 0, so rates and alerts see a series before the first
+    error (a series that appears with its first increment hides that increment from rate())."""
+    for kind in kinds:
+        for reason in RECONCILE_ERROR_REASONS:
+            RECONCILE_ERRORS.labels(kind, reason)
+
+
 CLUSTER_REACHABLE = Gauge(
     "llmfleet_cluster_reachable",
     "1 when the member cluster answered the last request, else 0.",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -22,7 +21,7 @@ from localfleet import chart, seed, topology
 from localfleet import fleet as localfleet
 from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import REPO_ROOT
-from localfleet.prometheus import LocalPrometheus
+from localfleet.prometheus import LocalPrometheus, free_port
 from tests.integration.polling import wait_until
 
 HERE = Path(__file__).parent
@@ -201,12 +200,6 @@ def crds(fleet: Fleet) -> list[str]:
     return seed.install_crds(fleet.cloud, REPO_ROOT / "crds")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Operator:
     """`llmfleet run` as its own process against the hub, as a user runs it."""
 
@@ -216,8 +209,8 @@ class Operator:
         self.prometheus_url = prometheus_url
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
-        self.liveness_port = _free_port()
-        self.metrics_port = _free_port()
+        self.liveness_port = free_port()
+        self.metrics_port = free_port()
         self.resync_seconds = 3
 
     @property

@@ -103,12 +103,13 @@ def test_every_endpoint_mode_end_to_end(
     status = obj["status"]
     row = printed(fleet.cloud, namespace, "chatendpoints", chat)
     # kubectl get: the clusters of the self-managed sites, and why it is Ready.
-    site_clusters = [s["cluster"] for s in status["sites"] if s["cluster"]]
-    assert row["Clusters"] == (",".join(site_clusters) or None)
+    assert row["Clusters"] == ",".join(
+        f"{s['location']}={s['cluster'] or 'managed'}" for s in status["sites"]
+    )
     assert row["Ready"] == "True"
     assert row["Reason"] == condition(obj, "Ready")["reason"]
     if header.startswith("# Mode "):
-        assert status["mode"] == header.split(": ", 1)[1]
+        assert status["mode"] == header.removeprefix("# Mode ").replace(":", "", 1)  # "N NAME"
     else:  # the 2.x samples name their site's endpoint model
         assert [s["model"] for s in status["sites"]] == [
             header.removeprefix("# Chat endpoint model ")

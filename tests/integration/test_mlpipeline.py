@@ -198,6 +198,12 @@ def test_every_ml_option_end_to_end(fleet: Fleet, dataset_claims: str, sample: P
         location = spec[stage]["placement"]["location"]
         assert by_stage[stage]["location"] == location
         assert by_stage[stage]["cluster"] == CLUSTER_OF[location], stage
+    row = printed(fleet.cloud, namespace, "mlpipelines", name)  # kubectl get
+    assert row["Clusters"] == ",".join(
+        f"{stage}={CLUSTER_OF[spec[stage]['placement']['location']]}"
+        for stage in ("training", "inference", "endpoint")
+    )
+    assert (row["Ready"], row["Reason"]) == ("True", condition(obj, "Ready")["reason"])
 
     # Training: a completed Job in the training cluster, its pod on a GPU node of its location,
     # and the run's artifact recorded and served.

@@ -3,6 +3,9 @@ policy violations."""
 
 from __future__ import annotations
 
+from prometheus_client import REGISTRY
+
+from llmfleet import metrics
 from llmfleet.fleetstate import FleetState, facts_of
 from llmfleet.kube.federation import gpu_rows
 from llmfleet.placement.capacity import NodeInfo, PodUse
@@ -81,3 +84,11 @@ def test_autoscaled_models_report_load_desired_and_ready_replicas_per_location()
     # GPUs asked follow the count the load asks for, not the starting replicas.
     gpus = [v for (n, _), v in samples.items() if n == "llmfleet_gpus_requested"]
     assert gpus == [10]
+
+
+def test_reconcile_errors_start_at_zero_for_every_kind_and_reason() -> None:
+    metrics.zero_reconcile_errors(["LLMDeployment", "MLPipeline"])
+    for kind in ("LLMDeployment", "MLPipeline"):
+        for reason in ("Gone", "KubeError", "Forbidden"):
+            labels = {"kind": kind, "reason": reason}
+            assert REGISTRY.get_sample_value("llmfleet_reconcile_errors_total", labels) == 0

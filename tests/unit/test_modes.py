@@ -72,10 +72,11 @@ def test_the_16_llm_deployment_models(
     number: int, location: str, sites: list[dict[str, Any]], name: str
 ) -> None:
     spec = chat(sites, [{"llmDeploymentRef": {"name": "llama"}}])
-    assert modes.chat_endpoint_mode(spec, {"llama": llm(location)}) == name
+    # status.mode carries the catalogue's number, as status.option does.
+    assert modes.chat_endpoint_mode(spec, {"llama": llm(location)}) == f"{number} {name}"
     # Sites listed the other way round name the same mode.
     reversed_spec = chat(list(reversed(sites)), [{"llmDeploymentRef": {"name": "llama"}}])
-    assert modes.chat_endpoint_mode(reversed_spec, {"llama": llm(location)}) == name
+    assert modes.chat_endpoint_mode(reversed_spec, {"llama": llm(location)}) == f"{number} {name}"
 
 
 def test_the_catalogue_numbers_match() -> None:
@@ -116,7 +117,7 @@ def test_each_sample_is_numbered_as_its_mode(
     }
     (endpoint,) = [d for d in docs if d["kind"] == "ChatEndpoint"]
     spec = ChatEndpointSpec.model_validate(endpoint["spec"])
-    assert modes.chat_endpoint_mode(spec, models) == name
+    assert modes.chat_endpoint_mode(spec, models) == f"{number} {name}"
     assert sorted((s.location, s.management) for s in spec.sites) == sorted(
         (s["location"], s["management"]) for s in sites
     )
@@ -240,8 +241,8 @@ def test_the_primary_backend_names_the_llm_location(
         "cloud-llm": llm("cloud"),
         "aoai-llm": llm("cloud", "managed"),
     }
-    name = modes.chat_endpoint_mode(chat([O_S], backends), known)
-    assert name == f"{expected_subject} with Unmanaged On-Premises Endpoint"
+    name = modes.chat_endpoint_mode(chat([O_S], backends), known) or ""
+    assert name.split(" ", 1)[1] == f"{expected_subject} with Unmanaged On-Premises Endpoint"
 
 
 def test_an_unknown_primary_llmdeployment_leaves_the_mode_open() -> None:

@@ -270,12 +270,14 @@ class ChatEndpointStatus(ApiModel):
     observed_generation: int | None = Field(default=None, ge=0)
     """The spec generation this status describes."""
     mode: str = Field(default="", max_length=128)
-    """LLM deployment model, as the catalogue names it (for example LLM On-Premises with Mixed
-    Managed/Unmanaged Hybrid Endpoints)."""
+    """LLM deployment model, as the catalogue numbers and names it (for example 15 LLM
+    On-Premises with Mixed Managed/Unmanaged Hybrid Endpoints; edge ones have no number)."""
     url: str = Field(default="", max_length=2048)
     """URL of the first ready site."""
     sites: list[SiteStatus] = Field(default_factory=list, max_length=2)
     """One entry per site."""
+    clusters: str = Field(default="", max_length=1024)
+    """Where each site runs at a glance: location=cluster (or location=managed), comma-separated."""
     backends: list[BackendStatus] = Field(default_factory=list, max_length=16)
     """One entry per backend."""
     segmentation: SegmentationStatus | None = None

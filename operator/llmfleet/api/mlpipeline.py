@@ -197,6 +197,8 @@ class MLPipelineStatus(ApiModel):
     """Stage in progress, or Serving once every stage is up."""
     stages: list[StageStatus] = Field(default_factory=list, max_length=3)
     """One entry per stage."""
+    clusters: str = Field(default="", max_length=1024)
+    """Where each stage runs at a glance: stage=cluster, comma-separated."""
     serving_run: str = Field(default="", max_length=32)
     """Id of the run whose artifact the inference stage serves."""
     runs: list[RunRecord] = Field(default_factory=list, max_length=32)

@@ -21,6 +21,7 @@ from llmfleet.kube.policies import PolicyWatch
 from llmfleet.kube.rest import KubeClient
 from llmfleet.kube.wakeups import Wakeups
 from llmfleet.placement.clusters import IN_CLUSTER
+from llmfleet.reconcile.kinds import KINDS
 from llmfleet.reconcile.load import LoadReader
 from llmfleet.reconcile.prober import Prober
 from llmfleet.reconcile.reads import Reads
@@ -69,6 +70,7 @@ def make_runtime(operator_settings: Settings) -> Runtime:
     )
     policies = PolicyWatch(hub_client, on_change=wakeups.rules_changed).start()
     metrics.CAPACITY.source = federation.gpu_rows
+    metrics.zero_reconcile_errors(KINDS)
     load = LoadReader(wake=wakeups.notify, interval=operator_settings.autoscaling_interval).start()
     return Runtime(
         settings=operator_settings,

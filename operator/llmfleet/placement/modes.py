@@ -69,6 +69,28 @@ ML_OPTIONS = {
 
 Site = tuple[str, str]  # (location, management)
 
+_CLOUD_ENDPOINTS = ("Managed Cloud Endpoint", "Unmanaged Cloud Endpoint")
+_ONPREM_ENDPOINTS = ("Managed On-Premises Endpoint", "Unmanaged On-Premises Endpoint")
+_HYBRID_ENDPOINTS = (
+    "Managed Hybrid Endpoints",
+    "Unmanaged Hybrid Endpoints",
+    "Mixed Managed/Unmanaged Hybrid Endpoints",
+    "Mixed Unmanaged/Managed Hybrid Endpoints",
+)
+# The catalogue lists each LLM location's own endpoints first, then the other's, then hybrids.
+LLM_DEPLOYMENT_MODEL_NUMBERS = {
+    name: number
+    for number, name in enumerate(
+        [
+            *(f"LLM in Cloud with {e}" for e in (*_CLOUD_ENDPOINTS, *_ONPREM_ENDPOINTS)),
+            *(f"LLM in Cloud with {e}" for e in _HYBRID_ENDPOINTS),
+            *(f"LLM On-Premises with {e}" for e in (*_ONPREM_ENDPOINTS, *_CLOUD_ENDPOINTS)),
+            *(f"LLM On-Premises with {e}" for e in _HYBRID_ENDPOINTS),
+        ],
+        start=1,
+    )
+}
+
 
 def llm_model(spec: LLMDeploymentSpec) -> str:
     return LLM_MODELS[(spec.placement.location, spec.placement.management)]
@@ -94,8 +116,11 @@ def sites_phrase(sites: Sequence[Site]) -> str:
 
 
 def llm_deployment_model(llm_location: str, sites: Sequence[Site]) -> str:
-    """One of the 16 LLM deployment models (more with edge): the LLM's location and the sites."""
-    return f"{LLM_SUBJECTS[llm_location]} with {sites_phrase(sites)}"
+    """One of the 16 LLM deployment models (more with edge): the LLM's location and the sites,
+    numbered as the catalogue numbers them (docs/placement-modes.md); edge ones have no number."""
+    name = f"{LLM_SUBJECTS[llm_location]} with {sites_phrase(sites)}"
+    number = LLM_DEPLOYMENT_MODEL_NUMBERS.get(name)
+    return f"{number} {name}" if number else name
 
 
 def primary_backend(backends: Sequence[Backend]) -> Backend:

@@ -686,6 +686,7 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
         "mode": facts.mode,
         "url": next((s["url"] for s in sites if s["ready"]), ""),
         "sites": sites,
+        "clusters": site_clusters(sites),
         "backends": backends,
         "segmentation": {"roles": roles, "objects": sorted(objects)},
         "conditions": conditions.conditions_of(
@@ -773,3 +774,8 @@ KIND_SPEC: Kind[Facts] = Kind(
     clusters_in_status=clusters_in_status,
     condition_types=CONDITIONS,
 )
+
+
+def site_clusters(sites: Sequence[Mapping[str, Any]]) -> str:
+    """Where each site runs at a glance (kubectl get): location=cluster, or =managed."""
+    return ",".join(f"{s['location']}={s.get('cluster') or 'managed'}" for s in sites)[:1024]

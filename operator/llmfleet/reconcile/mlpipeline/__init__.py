@@ -378,6 +378,10 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
             (s.entry["name"] for s in stages if s.phase not in ("Succeeded", "Running")), "Serving"
         ),
         "stages": [{k: v for k, v in s.entry.items() if v is not None} for s in stages],
+        # Where each stage runs at a glance (kubectl get).
+        "clusters": ",".join(
+            f"{s.entry['name']}={s.entry['cluster']}" for s in stages if s.entry.get("cluster")
+        )[:1024],
         "servingRun": serving.id if serving else "",
         "runs": planned.runs,
         "conditions": conditions.conditions_of(
