@@ -70,6 +70,10 @@ image: ## Build the operator image with Docker (IMAGE=... to name it)
 chart-lint: binaries ## helm lint the chart (default values)
 	"$$(hack/build-binaries.sh --print-bin-dir)/helm" lint --strict charts/llmfleet
 
+.PHONY: dashboard-check
+dashboard-check: ## Check the Grafana dashboards against Grafana's schema (@grafana/schema, tsc --strict)
+	hack/check-dashboard.sh
+
 CRD_DIRS := crds charts/llmfleet/crds
 
 .PHONY: crds
