@@ -107,9 +107,11 @@ test-unit: venv ## Run the tests that need no cluster
 GATEWAY_VENV ?= .venv-gateway
 LITELLM_VERSION ?= 1.106.2
 
+# PYTHONPATH (exported above) would show pip the operator's own distribution metadata
+# (operator/llmfleet.egg-info), whose requirements the gateway does not install.
 $(GATEWAY_VENV)/.installed:
 	$(PYTHON) -m venv $(GATEWAY_VENV)
-	$(GATEWAY_VENV)/bin/pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)' 'prometheus-client>=0.20'
+	PYTHONPATH= $(GATEWAY_VENV)/bin/pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)' 'prometheus-client>=0.20'
 	touch $@
 
 .PHONY: gateway-venv
