@@ -121,6 +121,10 @@ gateway-venv: $(GATEWAY_VENV)/.installed ## Install LiteLLM's proxy (the gateway
 prometheus: ## Install Prometheus, promtool and Alertmanager (Debian packages) for the live tests
 	hack/install-prometheus.sh
 
+.PHONY: llama-server
+llama-server: ## Build llama.cpp's llama-server (CPU only) into the cache for the model-server test
+	hack/build-llama-server.sh
+
 .PHONY: test-integration
 test-integration: venv gateway-venv prometheus ## Run the tests against the local clusters (brings them up if needed)
 	$(BIN)/pytest -m integration tests/integration --durations=15 $(PYTEST_ARGS)
