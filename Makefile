@@ -125,6 +125,10 @@ prometheus: ## Install Prometheus, promtool and Alertmanager (Debian packages) f
 llama-server: ## Build llama.cpp's llama-server (CPU only) into the cache for the model-server test
 	hack/build-llama-server.sh
 
+.PHONY: argocd
+argocd: ## Build Argo CD's controllers and repo-server from Go modules; install redis-server
+	hack/build-argocd.sh >/dev/null
+
 .PHONY: test-integration
 test-integration: venv gateway-venv prometheus ## Run the tests against the local clusters (brings them up if needed)
 	$(BIN)/pytest -m integration tests/integration --durations=15 $(PYTEST_ARGS)
