@@ -130,8 +130,8 @@ argocd: ## Build Argo CD's controllers and repo-server from Go modules; install 
 	hack/build-argocd.sh >/dev/null
 
 .PHONY: test-integration
-test-integration: venv gateway-venv prometheus ## Run the tests against the local clusters (brings them up if needed)
-	$(BIN)/pytest -m integration tests/integration --durations=15 $(PYTEST_ARGS)
+test-integration: venv gateway-venv prometheus llama-server argocd dashboard-check ## Run the tests against the local clusters (brings them up if needed) and, alongside, those that need no cluster
+	VENV=$(VENV) hack/test-integration.sh $(PYTEST_ARGS)
 
 .PHONY: check
 check: lint typecheck crds-check test-unit ## The fast checks, no cluster needed: lint, types, CRD drift, unit tests

@@ -1,8 +1,27 @@
 #!/usr/bin/env bash
 # Installs Prometheus, promtool and Alertmanager from the Debian packages for the live tests,
-# which run them on 127.0.0.1. Does nothing when all three are already on PATH.
+# which run them on 127.0.0.1 (nothing when all three are already on PATH), and fetches
+# prometheus-operator's CRDs from its Go module into the cache.
+#   --print-operator-crds   print the directory of those CRDs (fetching them if needed)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# The module zip (4 MB) holds the CRDs under example/prometheus-operator-crd/.
+operator_crds() {
+  local module=github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION
+  local dir
+  command -v go >/dev/null || die "go is not installed; prometheus-operator's CRDs come from its Go module"
+  dir=$(GOMODCACHE=${GOMODCACHE_OVERRIDE:-$CACHE_ROOT/gomod} GOFLAGS=-mod=mod GOWORK=off \
+    GOTOOLCHAIN=local go mod download -json "$module" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [[ -d $dir/example/prometheus-operator-crd ]] || die "could not download $module"
+  echo "$dir/example/prometheus-operator-crd"
+}
+
+if [[ ${1:-} == --print-operator-crds ]]; then
+  operator_crds
+  exit 0
+fi
+operator_crds >/dev/null
 
 TOOLS=(prometheus promtool prometheus-alertmanager)
 PACKAGES=(prometheus prometheus-alertmanager)

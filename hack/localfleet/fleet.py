@@ -125,9 +125,8 @@ def up() -> dict[str, Path]:
     kubeconfigs = _each_cluster(
         lambda cluster: _bring_up(cluster, existing, ports, bin_dir, kube_version)
     )
-    member_kubeconfigs = {c.name: kubeconfigs[c.short_name].read_text() for c in topology.FLEET}
     with api_client(kubeconfigs[topology.HUB.short_name]) as hub:
-        seed.register_members(hub, member_kubeconfigs)
+        seed.register_members(hub, {c.name: kubeconfigs[c.short_name] for c in topology.FLEET})
     log(f"fleet ready in {time.monotonic() - started:.0f}s")
     return kubeconfigs
 

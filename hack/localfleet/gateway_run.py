@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client
 
 from localfleet.paths import REPO_ROOT
@@ -40,6 +41,23 @@ def rendered_gateway(
         secret = core.read_namespaced_secret(ref.name, namespace)
         env[var.name] = base64.b64decode(secret.data[ref.key]).decode()
     return env | {"PYTHONPATH": str(workdir), "HOME": str(workdir)}
+
+
+def resolve_service(workdir: Path, service: str, namespace: str, url: str) -> int:
+    """Points the gateway's routes to the in-cluster Service `service` (its api_base
+    http://SERVICE.NAMESPACE.svc:PORT/v1) at `url`, as cluster DNS would send them to the pod;
+    returns how many routes it changed."""
+    config_file = workdir / "config.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    prefix = f"http://{service}.{namespace}.svc:"
+    changed = 0
+    for route in config.get("model_list") or []:
+        params = route.get("litellm_params") or {}
+        if str(params.get("api_base", "")).startswith(prefix):
+            params["api_base"] = url
+            changed += 1
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    return changed
 
 
 def free_port() -> int:

@@ -106,9 +106,7 @@ def up() -> dict[str, Path]:
         with api_client(kubeconfigs[cluster.short_name]) as api:
             seed_kind_nodes(api, cluster)
     with api_client(kubeconfigs[topology.HUB.short_name]) as hub:
-        seed.register_members(
-            hub, {c.name: kubeconfigs[c.short_name].read_text() for c in topology.FLEET}
-        )
+        seed.register_members(hub, {c.name: kubeconfigs[c.short_name] for c in topology.FLEET})
     return kubeconfigs
 
 

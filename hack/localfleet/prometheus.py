@@ -51,6 +51,7 @@ class LocalPrometheus:
         self.process: subprocess.Popen[bytes] | None = None
         self.targets: list[Target] = []
         self.rule_files: list[Path] = []
+        self.alertmanagers: list[str] = []
 
     @property
     def config_file(self) -> Path:
@@ -67,20 +68,27 @@ class LocalPrometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def start(
-        self, targets: Sequence[Target], *, rule_files: Sequence[Path] = (), timeout: float = 30
+        self,
+        targets: Sequence[Target],
+        *,
+        rule_files: Sequence[Path] = (),
+        alertmanagers: Sequence[str] = (),
+        timeout: float = 30,
     ) -> None:
         """Starts Prometheus with these targets (on a free port, kept for `restart`) and
-        returns once it is ready and knows them."""
+        returns once it is ready and knows them; firing alerts go to `alertmanagers`
+        (host:port)."""
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError(f"Prometheus is already running at {self.url}")
         executable = shutil.which(self.binary)
         if executable is None:
             raise RuntimeError(f"{self.binary} is not on PATH; run `make prometheus`")
         self.targets, self.rule_files = list(targets), list(rule_files)
+        self.alertmanagers = list(alertmanagers)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write_config()
         if self.port is None:
-            self.port = _free_port()
+            self.port = free_port()
         command = [
             executable,
             f"--config.file={self.config_file}",
@@ -184,7 +192,12 @@ class LocalPrometheus:
     def restart(self, *, timeout: float = 30) -> None:
         """Stops and starts again: same port, targets, rules and data."""
         self.stop()
-        self.start(self.targets, rule_files=self.rule_files, timeout=timeout)
+        self.start(
+            self.targets,
+            rule_files=self.rule_files,
+            alertmanagers=self.alertmanagers,
+            timeout=timeout,
+        )
 
     def __enter__(self) -> LocalPrometheus:
         return self
@@ -202,6 +215,11 @@ class LocalPrometheus:
                 "evaluation_interval": "1s",
             },
             "rule_files": [str(path) for path in self.rule_files],
+            "alerting": {
+                "alertmanagers": [{"static_configs": [{"targets": self.alertmanagers}]}]
+                if self.alertmanagers
+                else []
+            },
             "scrape_configs": [
                 {
                     "job_name": JOB,
@@ -251,7 +269,7 @@ class LocalPrometheus:
             time.sleep(0.1)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     while True:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))

@@ -6,6 +6,7 @@ Writes only what differs, so running it against an already seeded cluster change
 from __future__ import annotations
 
 import base64
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from localfleet import topology
+from localfleet.paths import HACK_DIR
 from localfleet.topology import ClusterSpec
 
 NOT_FOUND = 404
@@ -114,12 +116,26 @@ def seed_nodes(api: client.ApiClient, cluster: ClusterSpec, simulation: str | No
     return sum(apply_kwok_node(core, node) for node in topology.fleet_nodes(cluster))
 
 
-def register_members(hub: client.ApiClient, member_kubeconfigs: dict[str, str]) -> None:
-    """Registers every member cluster in the hub as a labelled Secret holding its kubeconfig."""
+def member_access(admin_kubeconfig: Path) -> str:
+    """The kubeconfig the operator gets for a member, as a user makes it: the least-privilege
+    ServiceAccount of config/member-rbac/ and its token (hack/member-kubeconfig.sh)."""
+    result = subprocess.run(
+        ["bash", str(HACK_DIR / "member-kubeconfig.sh"), str(admin_kubeconfig)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"hack/member-kubeconfig.sh {admin_kubeconfig} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def register_members(hub: client.ApiClient, admin_kubeconfigs: dict[str, Path]) -> None:
+    """Registers every member cluster in the hub as a labelled Secret holding the kubeconfig
+    of its least-privilege ServiceAccount."""
     core = client.CoreV1Api(hub)
     for cluster in topology.FLEET:
         if not cluster.is_hub:
-            apply_secret(core, topology.member_secret(cluster, member_kubeconfigs[cluster.name]))
+            kubeconfig = member_access(admin_kubeconfigs[cluster.name])
+            apply_secret(core, topology.member_secret(cluster, kubeconfig))
 
 
 def install_crds(api: client.ApiClient, directory: Path, timeout: float = 60) -> list[str]:

@@ -28,10 +28,14 @@ HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test here needs the local clusters: marked, so a plain `pytest` leaves them out."""
+    """Every test here is marked `integration`, so a plain `pytest` leaves them out; those
+    that use no cluster (real Prometheus, promtool, tsc, llama-server on their own) are also
+    marked `clusterless`: they run beside the suite that uses the clusters."""
     for item in items:
         if HERE in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.integration)
+            if "fleet" not in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.clusterless)
 
 
 DEMO_NAMESPACE = "llmfleet-demo"

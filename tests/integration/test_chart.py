@@ -8,15 +8,19 @@ scenario there passes under exactly these rights."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client, dynamic
+from kubernetes.client.rest import ApiException
 
 from llmfleet import labels
-from localfleet import chart, topology
+from localfleet import chart, seed, topology
 from localfleet.fleet import api_client
+from localfleet.paths import REPO_ROOT
 from tests.integration import resources
 from tests.integration.conftest import Fleet
 from tests.integration.polling import wait_until
@@ -144,6 +148,50 @@ def test_rendered_chart_passes_a_server_side_dry_run_and_its_pod_is_restricted(
         "spec": template["spec"],
     }
     client.CoreV1Api(fleet.cloud).create_namespaced_pod(restricted_namespace, pod, dry_run="All")
+
+
+def prometheus_operator_crds(into: Path) -> Path:
+    """PrometheusRule's and ServiceMonitor's CRDs from prometheus-operator's Go module."""
+    found = subprocess.run(
+        [str(REPO_ROOT / "hack" / "install-prometheus.sh"), "--print-operator-crds"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if found.returncode != 0:
+        pytest.fail(f"prometheus-operator's CRDs: {found.stderr.strip()}", pytrace=False)
+    into.mkdir()
+    for kind in ("prometheusrules", "servicemonitors"):
+        name = f"monitoring.coreos.com_{kind}.yaml"
+        shutil.copy(Path(found.stdout.strip()) / name, into / name)
+    return into
+
+
+def test_monitoring_objects_pass_a_dry_run_against_prometheus_operators_crds(
+    fleet: Fleet, namespace: str, tmp_path: Path
+) -> None:
+    installed = seed.install_crds(fleet.cloud, prometheus_operator_crds(tmp_path / "crds"))
+    assert installed == [
+        "prometheusrules.monitoring.coreos.com",
+        "servicemonitors.monitoring.coreos.com",
+    ]
+    objects = chart.template(chart.TEST_VALUES | MONITORED, namespace=namespace)
+    monitoring = [o for o in objects if o["apiVersion"].startswith("monitoring.coreos.com/")]
+    assert sorted(o["kind"] for o in monitoring) == ["PrometheusRule", "ServiceMonitor"]
+    dynamic_resources = dynamic.DynamicClient(fleet.cloud).resources
+    for obj in monitoring:
+        api = dynamic_resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        api.server_side_apply(
+            body=obj, namespace=namespace, field_manager="chart-test", dry_run="All"
+        )
+    # A schema that checks something: a rule with a malformed duration is refused.
+    rule = next(o for o in monitoring if o["kind"] == "PrometheusRule")
+    rule["spec"]["groups"][0]["rules"][0]["for"] = "fifteen minutes"
+    api = dynamic_resources.get(api_version=rule["apiVersion"], kind="PrometheusRule")
+    with pytest.raises(ApiException) as refused:
+        api.server_side_apply(
+            body=rule, namespace=namespace, field_manager="chart-test", dry_run="All"
+        )
+    assert refused.value.status == 422
+    assert "spec.groups[0].rules[0].for" in str(refused.value.body)
 
 
 def test_installed_release_runs_the_operator_deployment(fleet: Fleet, chart_release: str) -> None:

@@ -18,13 +18,11 @@ from llmfleet.placement import autoscale
 from localfleet import llamacpp
 
 ALIAS = "acme/tiny-chat"
-# What the README asks of a llamacpp model that autoscales: `--metrics` in spec.args.
 SPEC: dict[str, Any] = {
     "model": {"name": ALIAS},
     "placement": {"location": "edge"},
     "runtime": "llamacpp",
     "gpu": {"count": 0},
-    "args": ["--metrics"],
 }
 CHAT = {"model": ALIAS, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8}
 
@@ -101,13 +99,9 @@ def test_metrics_expose_what_autoscaling_queries(server: llamacpp.LocalLlamaServ
     assert "llamacpp:prompt_tokens_total" in names
 
 
-def test_without_metrics_in_spec_args_there_are_none(tmp_path: Path) -> None:
-    """The rendered arguments alone do not enable /metrics: autoscaling needs `--metrics`."""
-    model = llamacpp.write_tiny_model(tmp_path / "tiny.gguf")
-    args = llamacpp.rendered_args({**SPEC, "args": []})
-    with llamacpp.LocalLlamaServer(args, model, tmp_path) as bare:
-        status, _ = bare.get("/metrics")
-    assert status != 200
+def test_the_rendered_arguments_serve_metrics_without_extra_args() -> None:
+    """Autoscaling reads llama-server's /metrics: the render turns it on by itself."""
+    assert "--metrics" in llamacpp.rendered_args(SPEC)
 
 
 def test_a_stopped_server_refuses(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from llmfleet.api import LLMDeploymentSpec
 from llmfleet.render import llmdeployment as render
 from llmfleet.render.common import Owner, owner_label
+from llmfleet.render.runtimes import RUNTIMES
 from llmfleet.segmentation import roles
 
 OWNER = Owner("LLMDeployment", "team-a", "llama", "uid-1")
@@ -241,3 +242,32 @@ def test_a_model_cache_claim_replaces_the_scratch_cache() -> None:
         "name": "cache",
         "emptyDir": {},
     }
+
+
+@pytest.mark.parametrize(
+    ("model", "source"),
+    [
+        ("/models/tiny.gguf", ["--model", "/models/tiny.gguf"]),
+        ("Qwen/Qwen2.5-1.5B-Instruct-GGUF", ["--hf-repo", "Qwen/Qwen2.5-1.5B-Instruct-GGUF"]),
+        (
+            "Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf",
+            [
+                "--hf-repo",
+                "Qwen/Qwen2.5-1.5B-Instruct-GGUF",
+                "--hf-file",
+                "qwen2.5-1.5b-instruct-q4_k_m.gguf",
+            ],
+        ),
+    ],
+)
+def test_llamacpp_args_name_the_model_source_and_serve_metrics(
+    model: str, source: list[str]
+) -> None:
+    args = RUNTIMES["llamacpp"].args(model, "chat", 0)
+    assert args[: len(source)] == source
+    assert args[len(source) :] == [
+        "--alias", "chat",
+        "--host", "0.0.0.0",  # noqa: S104 - in the pod, behind its NetworkPolicy
+        "--port", "8080", "--n-gpu-layers", "0", "--metrics",
+    ]  # fmt: skip
+    assert RUNTIMES["llamacpp"].args(model, "chat", 1)[-2] == "999"

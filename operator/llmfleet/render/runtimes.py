@@ -49,11 +49,22 @@ class Ollama(RuntimePreset):
 @dataclass(frozen=True)
 class LlamaCpp(RuntimePreset):
     def args(self, model: str, served_name: str, gpus: int) -> list[str]:
-        source = ["--model", model] if model.startswith("/") else ["--hf-repo", model]
         return [
-            *source, "--alias", served_name, "--host", "0.0.0.0", "--port", str(self.port),  # noqa: S104
+            *self.source(model), "--alias", served_name,
+            "--host", "0.0.0.0", "--port", str(self.port),  # noqa: S104
             "--n-gpu-layers", "999" if gpus else "0",
+            "--metrics",  # /metrics: the load autoscaling reads (requests processing, deferred)
         ]  # fmt: skip
+
+    @staticmethod
+    def source(model: str) -> list[str]:
+        """A local path, a Hub repository, or one GGUF file of it (org/repo/file.gguf)."""
+        if model.startswith("/"):
+            return ["--model", model]
+        parts = model.split("/")
+        if len(parts) > 2 and model.endswith(".gguf"):
+            return ["--hf-repo", "/".join(parts[:2]), "--hf-file", "/".join(parts[2:])]
+        return ["--hf-repo", model]
 
 
 @dataclass(frozen=True)
