@@ -14,12 +14,11 @@ import yaml
 from kubernetes import client
 
 from llmfleet.render.common import owner_label
-from localfleet import fleet, gateway_run, seed, show, topology
+from localfleet import fleet, gateway_run, llamacpp, seed, show, topology
 from localfleet.demo_autoscaling import LoadAct, print_autoscaling
 from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import CLUSTER_DIR, REPO_ROOT
 from localfleet.prometheus import LocalPrometheus
-from localfleet.stubs import StubModel
 
 NAMESPACE = "llmfleet-demo"
 # The same overflowing model in a namespace a FleetPolicy keeps on-prem: it refuses to overflow.
@@ -68,9 +67,9 @@ def apply_manifests(api: client.ApiClient, documents: list[dict[str, Any]]) -> l
     return names
 
 
-def demo_documents(stub_url: str) -> list[dict[str, Any]]:
+def demo_documents() -> list[dict[str, Any]]:
     texts = [path.read_text() for path in MANIFESTS]
-    texts.append(HYBRID.read_text().replace("STUB_URL", stub_url))
+    texts.append(HYBRID.read_text())
     texts.append(PIPELINE.read_text())
     return [doc for text in texts for doc in yaml.safe_load_all(text) if doc]
 
@@ -138,10 +137,9 @@ def main() -> int:
                  "--prometheus-url", load_act.prometheus.url, "--autoscaling-interval", "2"],
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        stub = StubModel("demo-model")
         balancers = LoadBalancerSimulator(apis).start()
         try:
-            names = apply_manifests(hub, demo_documents(stub.url))
+            names = apply_manifests(hub, demo_documents())
             fleet.log(
                 f"applied {len(names)} LLMDeployments, a hybrid ChatEndpoint and an MLPipeline; "
                 "waiting"
@@ -160,7 +158,6 @@ def main() -> int:
         finally:
             operator.terminate()
             operator.wait(timeout=30)
-            stub.close()
             balancers.stop()
         print_models(api_for, objects)
         print()
@@ -284,25 +281,35 @@ def sites_ready(obj: dict[str, Any]) -> bool:
 
 
 def ask_the_gateway(api_for: dict[str, client.ApiClient], endpoint: dict[str, Any]) -> str:
-    """Runs the on-prem site's gateway as rendered, on 127.0.0.1, and asks it a question."""
+    """Runs the on-prem site's gateway as rendered, on 127.0.0.1, in front of llama.cpp's
+    llama-server started with the arguments the operator rendered for tiny-llama (a tiny
+    random-weight model written here), and asks it a question."""
     sites = (endpoint.get("status") or {}).get("sites") or []
     cluster = next((s.get("cluster") for s in sites if s["location"] == "onprem"), None)
     if cluster is None or cluster not in api_for:
         return f"the on-prem site is not placed ({cluster or 'no cluster'})"
+    api = api_for[cluster]
     workdir = CLUSTER_DIR / "gateway"
-    env = gateway_run.rendered_gateway(api_for[cluster], NAMESPACE, "hybrid-chat-onprem", workdir)
-    fleet.log("starting the on-prem gateway's LiteLLM proxy locally, as rendered (about 15 s)")
-    gateway = gateway_run.LocalGateway(workdir, env)
-    try:
-        gateway.wait_ready()
-        code, answer = gateway.chat("demo-master-key", "Which site answers me?")
-        refused, _ = gateway.chat(None, "no key")
-    finally:
-        gateway.stop()
+    deployment = client.AppsV1Api(api).read_namespaced_deployment("tiny-llama", NAMESPACE)
+    model = llamacpp.write_tiny_model(CLUSTER_DIR / "tiny-llama.gguf")
+    args = llamacpp.container_args(api.sanitize_for_serialization(deployment))
+    fleet.log("starting llama-server locally with tiny-llama's rendered arguments")
+    with llamacpp.LocalLlamaServer(args, model, CLUSTER_DIR / "llama").start() as server:
+        env = gateway_run.rendered_gateway(api, NAMESPACE, "hybrid-chat-onprem", workdir)
+        gateway_run.resolve_service(workdir, "tiny-llama", NAMESPACE, server.url)
+        fleet.log("starting the on-prem gateway's LiteLLM proxy locally, as rendered (about 15 s)")
+        gateway = gateway_run.LocalGateway(workdir, env)
+        try:
+            gateway.wait_ready()
+            code, answer = gateway.chat("demo-master-key", "Which site answers me?")
+            refused, _ = gateway.chat(None, "no key")
+        finally:
+            gateway.stop()
     if code != 200:
         return f"HTTP {code}: {answer}"
-    text = answer["choices"][0]["message"]["content"]
-    return f"HTTP 200 {text!r} (without a key: HTTP {refused})"
+    text = " ".join(answer["choices"][0]["message"]["content"].split())[:60]
+    tokens = answer["usage"]["completion_tokens"]
+    return f"HTTP 200, {tokens} tokens from llama-server: {text!r} (without a key: HTTP {refused})"
 
 
 def print_endpoint(endpoint: dict[str, Any], answer: str) -> None:
@@ -322,7 +329,8 @@ def print_endpoint(endpoint: dict[str, Any], answer: str) -> None:
     print(show.render_table(("CHATENDPOINT", "SITE", "MODEL", "CLUSTER", "URL", "READY"), rows))
     print(
         "\nA request through the on-prem gateway (its primary backend m10-llm is a simulated "
-        f"model server, so it falls back to the model served on 127.0.0.1):\n  {answer}"
+        "model server, so it falls back to tiny-llama, served by a real llama.cpp server on "
+        f"127.0.0.1; random weights, so the words mean nothing):\n  {answer}"
     )
 
 

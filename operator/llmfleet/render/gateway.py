@@ -270,10 +270,9 @@ def litellm_config(
                     "model_info": {"id": route_id(backends, i)},
                 }
             )
-    guard = spec.guardrails or Guardrails()
+    # The plugin's guard enforces the limits and spots prompt injection by pattern; LiteLLM's
+    # own heuristic check is left out: its time grows with the prompt (minutes for a long one).
     callbacks = [f"{PLUGIN}.guard", "prometheus"]  # prometheus: request metrics on /metrics/
-    if guard.prompt_injection == "block":
-        callbacks.insert(0, "detect_prompt_injection")
     return {
         "model_list": model_list,
         "router_settings": {
@@ -284,7 +283,6 @@ def litellm_config(
         },
         "litellm_settings": {
             "callbacks": callbacks,
-            "prompt_injection_params": {"heuristics_check": True},
             "drop_params": True,
         },
         "general_settings": {
