@@ -3,6 +3,7 @@ and a model whose replicas follow the load."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -307,7 +308,9 @@ def ask_the_gateway(api_for: dict[str, client.ApiClient], endpoint: dict[str, An
             gateway.stop()
     if code != 200:
         return f"HTTP {code}: {answer}"
-    text = " ".join(answer["choices"][0]["message"]["content"].split())[:60]
+    # Random weights speak in stray bytes: show the printable ASCII of the answer.
+    text = " ".join(re.sub(r"[^ -~]", " ", answer["choices"][0]["message"]["content"]).split())
+    text = text[:60]
     tokens = answer["usage"]["completion_tokens"]
     return f"HTTP 200, {tokens} tokens from llama-server: {text!r} (without a key: HTTP {refused})"
 
