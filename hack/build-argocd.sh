@@ -16,7 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export GOWORK=off GOTOOLCHAIN=$ARGOCD_GOTOOLCHAIN CGO_ENABLED=0 GOFLAGS=-mod=mod
 export GOMODCACHE=${GOMODCACHE_OVERRIDE:-$CACHE_ROOT/gomod}
 export GOCACHE=${GOCACHE_OVERRIDE:-$CACHE_ROOT/gocache}
-export GOPROXY=${GOPROXY:-https://proxy.golang.org,direct}
+export GOPROXY=${GOPROXY:-https://proxy.golang.org}
 BUILD_ROOT=$CACHE_ROOT/build
 ARGOCD_BIN_DIR=$CACHE_ROOT/bin/argocd-${ARGOCD_VERSION}_${ARGOCD_GOTOOLCHAIN}
 MODULE=github.com/argoproj/argo-cd/v3
@@ -35,21 +35,7 @@ ensure_redis() {
     log "redis-server is installed"
     return
   fi
-  command -v apt-get >/dev/null \
-    || die "redis-server is missing; install the package redis-server (or put it on PATH)"
-  [[ $(id -u) -eq 0 ]] \
-    || die "redis-server is missing; run as root, or: sudo apt-get install -y --no-install-recommends redis-server"
-  log "installing redis-server (Debian package)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-  # The package enables a service on the default port; Argo CD's tests run their own
-  # redis on a free loopback port, so stop it where an init system started it.
-  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
-    systemctl disable --now redis-server >/dev/null 2>&1 || true
-  elif command -v service >/dev/null; then
-    service redis-server stop >/dev/null 2>&1 || true
-  fi
+  apt_install "the Argo CD tests" redis-server
   command -v redis-server >/dev/null || die "redis-server is still missing after installing it"
   log "installed: $(redis-server --version)"
 }
@@ -190,7 +176,13 @@ command -v go >/dev/null || die "go is not installed; install Go >= 1.24 (https:
 log "building Argo CD $ARGOCD_VERSION (application-controller, repo-server, applicationset-controller) into $ARGOCD_BIN_DIR"
 log "a cold build takes about 15-25 minutes on 2 cores; later runs reuse it"
 started=$SECONDS
-( build_argocd ) >&2 || die "building Argo CD failed (see the go output above)"
+# Not `( ... ) || die`: a subshell tested by || runs with errexit off and would go on after
+# a failed step.
+set +e
+( set -e; build_argocd ) >&2
+status=$?
+set -e
+(( status == 0 )) || die "building Argo CD failed (see the go output above)"
 for name in argocd-application-controller argocd-repo-server argocd-applicationset-controller argocd-git-ask-pass; do
   ln -sf argocd-lite "$ARGOCD_BIN_DIR/$name"
 done

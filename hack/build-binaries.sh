@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export GOWORK=off GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 export GOMODCACHE=${GOMODCACHE_OVERRIDE:-$CACHE_ROOT/gomod}
 export GOCACHE=${GOCACHE_OVERRIDE:-$CACHE_ROOT/gocache}
-export GOPROXY=${GOPROXY:-https://proxy.golang.org,direct}
+export GOPROXY=${GOPROXY:-https://proxy.golang.org}
 BUILD_ROOT=$CACHE_ROOT/build
 mkdir -p "$BIN_DIR" "$BUILD_ROOT"
 
@@ -114,7 +114,14 @@ run_step() {
     return
   fi
   begin_step "building $name"
-  ( "build_$name" ) >&2 || die "building $name failed (see the go output above)"
+  # Not `( ... ) || die`: a subshell tested by || runs with errexit off and would go on
+  # after a failed step.
+  local status
+  set +e
+  ( set -e; "build_$name" ) >&2
+  status=$?
+  set -e
+  (( status == 0 )) || die "building $name failed (see the go output above)"
   touch "$marker"
   done_step
 }

@@ -30,13 +30,7 @@ command -v cmake >/dev/null || missing+=(cmake)
 command -v g++ >/dev/null || command -v c++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || command -v ninja >/dev/null || missing+=(make)
 if [[ ${#missing[@]} -gt 0 ]]; then
-  command -v apt-get >/dev/null || die "missing ${missing[*]}; install them and rerun"
-  [[ $(id -u) -eq 0 ]] \
-    || die "missing ${missing[*]}; run as root, or: sudo apt-get install -y --no-install-recommends ${missing[*]}"
-  log "installing ${missing[*]} (Debian packages)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "building llama-server" "${missing[@]}"
 fi
 
 PYTHON=${PYTHON:-}

@@ -18,14 +18,7 @@ CHECK_DIR=$HACK_DIR/dashboard-check
 
 ensure_node() {
   command -v node >/dev/null && command -v npm >/dev/null && return
-  command -v apt-get >/dev/null \
-    || die "the dashboard check needs Node.js and npm; install them (or put node and npm on PATH)"
-  [[ $(id -u) -eq 0 ]] \
-    || die "the dashboard check needs Node.js and npm; run as root, or: sudo apt-get install -y --no-install-recommends nodejs npm"
-  log "installing nodejs and npm (Debian packages)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  apt_install "the dashboard check" nodejs npm
   command -v node >/dev/null && command -v npm >/dev/null \
     || die "node or npm is still missing after installing nodejs and npm"
 }

@@ -11,8 +11,13 @@ operator_crds() {
   local module=github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION
   local dir
   command -v go >/dev/null || die "go is not installed; prometheus-operator's CRDs come from its Go module"
-  dir=$(GOMODCACHE=${GOMODCACHE_OVERRIDE:-$CACHE_ROOT/gomod} GOFLAGS=-mod=mod GOWORK=off \
-    GOTOOLCHAIN=local go mod download -json "$module" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  # GOTOOLCHAIN=auto: the module needs a newer Go than the oldest this project builds with;
+  # the proxy serves that toolchain.
+  local json
+  json=$(GOMODCACHE=${GOMODCACHE_OVERRIDE:-$CACHE_ROOT/gomod} GOFLAGS=-mod=mod GOWORK=off \
+    GOTOOLCHAIN=auto GOPROXY=${GOPROXY:-https://proxy.golang.org} \
+    go mod download -json "$module" 2>&1) || die "could not download $module: $json"
+  dir=$(sed -n 's/.*"Dir": "\(.*\)".*/\1/p' <<<"$json")
   [[ -d $dir/example/prometheus-operator-crd ]] || die "could not download $module"
   echo "$dir/example/prometheus-operator-crd"
 }
@@ -35,25 +40,7 @@ if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
 
-command -v apt-get >/dev/null \
-  || die "missing ${missing[*]}; install the packages ${PACKAGES[*]} (or put the binaries on PATH)"
-[[ $(id -u) -eq 0 ]] \
-  || die "missing ${missing[*]}; run as root, or: sudo apt-get install -y --no-install-recommends ${PACKAGES[*]}"
-
-log "installing ${PACKAGES[*]} (Debian packages, about 20 seconds)"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
-# The packages enable services; where an init system starts them, stop them: the tests run
-# their own Prometheus on a free port and nothing must hold the default ports (9090, 9093).
-if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
-  systemctl disable --now prometheus prometheus-alertmanager prometheus-node-exporter \
-    >/dev/null 2>&1 || true
-elif command -v service >/dev/null; then
-  for service in prometheus prometheus-alertmanager prometheus-node-exporter; do
-    service "$service" stop >/dev/null 2>&1 || true
-  done
-fi
+apt_install "the live Prometheus tests" "${PACKAGES[@]}"
 
 for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null || die "$tool is still missing after installing ${PACKAGES[*]}"

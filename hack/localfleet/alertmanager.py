@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from localfleet.prometheus import free_port
+from localfleet.ports import free_port
 
 # Requests to 127.0.0.1 never go through an HTTP proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

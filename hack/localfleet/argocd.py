@@ -34,6 +34,7 @@ from kubernetes.client.exceptions import ApiException
 
 from argocd_cm_patch import patch as health_checks_patch
 from localfleet.paths import HACK_DIR
+from localfleet.ports import free_port
 from localfleet.seed import install_crds
 
 GROUP, VERSION = "argoproj.io", "v1alpha1"
@@ -42,8 +43,6 @@ REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"  # noqa: S105 - a label, no secret
 IN_CLUSTER = "https://kubernetes.default.svc"  # the cluster Argo CD runs in (the kubeconfig's)
 NOT_FOUND, CONFLICT = 404, 409
-# Ports an Argo CD, a Prometheus or a redis on this machine would hold: never ours.
-DEFAULT_PORTS = frozenset({6379, 8080, 8081, 8082, 8083, 8084, 8085, 9090, 7000})
 # Requests to 127.0.0.1 never go through an HTTP proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -87,7 +86,7 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         taken: set[int] = set()
-        return cls(*(_free_port(taken) for _ in range(7)))
+        return cls(*(free_port(taken) for _ in range(7)))
 
 
 @dataclass
@@ -718,16 +717,6 @@ def _named(items: list[dict[str, Any]] | None, name: str) -> dict[str, Any]:
         if item.get("name") == name:
             return item
     raise ValueError(f"no entry {name!r} in the kubeconfig")
-
-
-def _free_port(taken: set[int]) -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in DEFAULT_PORTS and port not in taken:
-            taken.add(port)
-            return port
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,6 +18,7 @@ import yaml
 from kubernetes import client
 
 from localfleet.paths import REPO_ROOT
+from localfleet.ports import free_port
 
 LITELLM = REPO_ROOT / ".venv-gateway" / "bin" / "litellm"
 
@@ -58,11 +58,6 @@ def resolve_service(workdir: Path, service: str, namespace: str, url: str) -> in
             changed += 1
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     return changed
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as sock:
-        return int(sock.getsockname()[1])
 
 
 class LocalGateway:

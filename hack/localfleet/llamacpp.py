@@ -13,7 +13,6 @@ listens on 0.0.0.0 and reads its model from a volume or the Hub, the local serve
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.error
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from localfleet.paths import HACK_DIR
+from localfleet.ports import free_port
 
 # Requests to 127.0.0.1 never go through an HTTP proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -272,7 +272,7 @@ class LocalLlamaServer:
             raise RuntimeError(f"llama-server is already running at {self.root}")
         executable = self.executable or binary()
         if self.port is None:
-            self.port = _free_port()
+            self.port = free_port()
         self.command = [str(executable), *local_args(self.rendered, self.model, self.port)]
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
@@ -372,9 +372,3 @@ class LocalLlamaServer:
             f"llama-server at {self.root} not healthy after {timeout:.0f}s ({last}); "
             f"log {self.log}:\n{self.log_tail()}"
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,8 +18,9 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from localfleet.ports import free_port
+
 JOB = "models"  # the `job` label of every target
-DEFAULT_PORT = 9090  # what a Prometheus on this machine would hold: never ours
 # Requests to 127.0.0.1 never go through an HTTP proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -267,15 +267,6 @@ class LocalPrometheus:
                     f"(log: {self.log})"
                 )
             time.sleep(0.1)
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port != DEFAULT_PORT:
-            return port
 
 
 def _discovered(target: Target) -> frozenset[tuple[str, str]]:

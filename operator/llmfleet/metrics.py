@@ -27,7 +27,8 @@ RECONCILE_ERRORS = Counter(
     ["kind", "reason"],
 )
 # Why a reconcile ended in an error: its namespace was gone, an API error, or rights missing.
-RECONCILE_ERROR_REASONS = ("Gone", "KubeError", "Forbidden")
+GONE, KUBE_ERROR, FORBIDDEN = "Gone", "KubeError", "Forbidden"
+RECONCILE_ERROR_REASONS = (GONE, KUBE_ERROR, FORBIDDEN)
 
 
 def zero_reconcile_errors(kinds: Iterable[str]) -> None:

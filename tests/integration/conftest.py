@@ -21,7 +21,8 @@ from localfleet import chart, seed, topology
 from localfleet import fleet as localfleet
 from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import REPO_ROOT
-from localfleet.prometheus import LocalPrometheus, free_port
+from localfleet.ports import free_port
+from localfleet.prometheus import LocalPrometheus
 from tests.integration.polling import wait_until
 
 HERE = Path(__file__).parent

@@ -21,6 +21,21 @@ def get(api: client.ApiClient, namespace: str, plural: str, name: str) -> dict[s
     )
 
 
+def llm_deployment(name: str, location: str, **spec: Any) -> dict[str, Any]:
+    """An LLMDeployment of one GPU at `location`; `spec` keys replace the defaults."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "LLMDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
+            "placement": {"location": location},
+            "gpu": {"count": 1},
+            **spec,
+        },
+    }
+
+
 def printed(api: client.ApiClient, namespace: str, plural: str, name: str) -> dict[str, Any]:
     """The resource's row as `kubectl get` prints it: column name -> cell."""
     path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"

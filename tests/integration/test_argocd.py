@@ -24,6 +24,7 @@ from localfleet import argocd as argo
 from localfleet import topology
 from localfleet.argocd import GitRepo, LocalArgoCD
 from localfleet.paths import REPO_ROOT
+from tests.integration import resources
 from tests.integration.conftest import Fleet, Operator
 from tests.integration.polling import wait_until
 from tests.integration.resources import get, ready
@@ -44,23 +45,15 @@ def argocd(
         app_resync=5,
     )
     running.start()
-    yield running
-    running.delete_all()  # while the controllers run: they own the generated Applications
-    running.stop()
+    try:
+        yield running
+        running.delete_all()  # while the controllers run: they own the generated Applications
+    finally:
+        running.stop()
 
 
 def llm(name: str, location: str, gpus: int, replicas: int = 1) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "LLMDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
-            "placement": {"location": location},
-            "gpu": {"count": gpus},
-            "replicas": replicas,
-        },
-    }
+    return resources.llm_deployment(name, location, gpu={"count": gpus}, replicas=replicas)
 
 
 def application(name: str, repo: GitRepo, namespace: str) -> dict[str, Any]:

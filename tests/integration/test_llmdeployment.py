@@ -29,19 +29,7 @@ PLURAL = "llmdeployments"
 pytestmark = pytest.mark.usefixtures("operator")
 
 
-def llmd(name: str, location: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "LLMDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
-            "placement": {"location": location},
-            "gpu": {"count": 1},
-        },
-    }
-    body["spec"].update(spec)
-    return body
+llmd = resources.llm_deployment
 
 
 def managed_llmd(name: str, **managed: Any) -> dict[str, Any]:

@@ -26,13 +26,15 @@ from localfleet import chart, components, topology
 from localfleet.alertmanager import LocalAlertmanager, WebhookReceiver
 from localfleet.paths import REPO_ROOT
 from localfleet.prometheus import LocalPrometheus, QueryError, Target
+from tests.integration import resources
 from tests.integration.conftest import Fleet, Operator, pinned
 from tests.integration.polling import wait_until
 from tests.integration.resources import condition, create_chat_endpoint, get, ready
 from tests.integration.test_mlpipeline import pipeline, run_drift_check
 
 DASHBOARDS = sorted((REPO_ROOT / "charts" / "llmfleet" / "dashboards").glob("*.json"))
-# The operator scraped as job "llmfleet" (no ServiceMonitor here): LLMFleetOperatorDown's selector.
+# This Prometheus scrapes the operator as job "llmfleet", not through the ServiceMonitor's
+# job: LLMFleetOperatorDown selects that job.
 MONITORED = {
     "metrics": {
         "serviceMonitor": {"enabled": True},
@@ -98,18 +100,7 @@ def monitoring(operator: Operator, tmp_path: Path) -> Iterator[Monitoring]:
         receiver.stop()
 
 
-def llm(name: str, location: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "LLMDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"},
-            "placement": {"location": location},
-            "gpu": {"count": 1},
-            **spec,
-        },
-    }
+llm = resources.llm_deployment
 
 
 def create(fleet: Fleet, namespace: str, plural: str, body: dict[str, Any]) -> None:

@@ -201,14 +201,14 @@ async def _run_reconcile(kind: str, body: Mapping[str, Any], runtime: Runtime) -
     except KubeError as error:
         if error.status == NOT_FOUND and error.cluster == IN_CLUSTER:
             # Its own namespace is gone with it; the deletion event is on its way.
-            metrics.RECONCILE_ERRORS.labels(kind, "Gone").inc()
+            metrics.RECONCILE_ERRORS.labels(kind, metrics.GONE).inc()
             return None
-        metrics.RECONCILE_ERRORS.labels(kind, "KubeError").inc()
+        metrics.RECONCILE_ERRORS.labels(kind, metrics.KUBE_ERROR).inc()
         raise
     finally:
         metrics.RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
     if outcome.status is not None and _condition(outcome.current, "Ready") == "Forbidden":
-        metrics.RECONCILE_ERRORS.labels(kind, "Forbidden").inc()
+        metrics.RECONCILE_ERRORS.labels(kind, metrics.FORBIDDEN).inc()
     runtime.wakeups.wait_for_room(
         kind, meta["namespace"], meta["name"], waits_for_room(outcome.current)
     )
