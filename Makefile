@@ -125,12 +125,16 @@ prometheus: ## Install Prometheus, promtool and Alertmanager (Debian packages) f
 llama-server: ## Build llama.cpp's llama-server (CPU only) into the cache for the model-server test
 	hack/build-llama-server.sh
 
+.PHONY: runtime-sources
+runtime-sources: venv ## Fetch vLLM's and ollama's argument parsers (sources) for the runtime-args test
+	hack/fetch-runtime-sources.sh >/dev/null
+
 .PHONY: argocd
 argocd: ## Build Argo CD's controllers and repo-server from Go modules; install redis-server
 	hack/build-argocd.sh >/dev/null
 
 .PHONY: test-integration
-test-integration: venv gateway-venv prometheus llama-server argocd dashboard-check ## Run the tests against the local clusters (brings them up if needed) and, alongside, those that need no cluster
+test-integration: venv gateway-venv prometheus llama-server argocd dashboard-check runtime-sources ## Run the tests against the local clusters (brings them up if needed) and, alongside, those that need no cluster
 	VENV=$(VENV) hack/test-integration.sh $(PYTEST_ARGS)
 
 .PHONY: check

@@ -80,8 +80,8 @@ def test_pods_meet_pod_security_restricted() -> None:
     [
         ("vllm", "vllm/vllm-openai", 8000, "/health", "--tensor-parallel-size"),
         ("tgi", "text-generation-inference", 8080, "/health", "--num-shard"),
-        ("ollama", "ollama/ollama", 11434, "/", None),
-        ("llamacpp", "llama.cpp", 8080, "/health", "--hf-repo"),
+        ("ollama", "ollama/ollama", 11434, "/", "serve"),
+        ("llamacpp", "ggml-org/llama.cpp", 8080, "/health", "--hf-repo"),
         ("triton", "tritonserver", 8000, "/v2/health/ready", "tritonserver"),
     ],
 )
@@ -94,6 +94,49 @@ def test_runtime_presets(
     assert container["readinessProbe"]["httpGet"]["path"] == health
     if arg:
         assert arg in container["args"]
+
+
+def test_only_ollama_fetches_its_model_before_the_server_starts() -> None:
+    for runtime in RUNTIMES:
+        pod = pod_spec(spec(runtime=runtime))
+        assert ("initContainers" in pod) == (runtime == "ollama"), runtime
+
+
+@pytest.mark.parametrize(
+    ("model", "pulled"),
+    [
+        ({"name": "llama3.1:8b"}, "llama3.1:8b"),
+        (
+            {"name": "acme/chat", "uri": "hf://bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M"},
+            "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M",
+        ),
+    ],
+)
+def test_ollama_serves_from_the_cache_what_an_init_container_pulled(
+    model: dict[str, str], pulled: str
+) -> None:
+    pod = pod_spec(spec(runtime="ollama", model=model, gpu={"count": 1}))
+    (server,) = pod["containers"]
+    # The image's entrypoint is /bin/ollama: the arguments are its command, `serve`.
+    assert "command" not in server
+    assert server["args"] == ["serve"]
+    env = {e["name"]: e["value"] for e in server["env"] if "value" in e}
+    cache = next(m["mountPath"] for m in server["volumeMounts"] if m["name"] == "cache")
+    assert env["OLLAMA_MODELS"].startswith(cache + "/")
+    assert env["OLLAMA_HOST"] == "0.0.0.0:11434"
+    (fetch,) = pod["initContainers"]
+    assert fetch["image"] == server["image"]
+    # The references are parameters of the script, never part of it.
+    assert fetch["command"][:2] == ["/bin/sh", "-c"]
+    assert fetch["command"][3:] == ["pull", pulled, model["name"]]
+    assert 'ollama pull "$1"' in fetch["command"][2]
+    assert {e["name"]: e.get("value") for e in fetch["env"]} == {
+        e["name"]: e.get("value") for e in server["env"]
+    }
+    assert {m["mountPath"] for m in fetch["volumeMounts"]} >= {cache, "/tmp"}
+    assert fetch["resources"]["limits"] == {}  # pulling needs no GPU
+    assert fetch["securityContext"] == server["securityContext"]
+    assert fetch["securityContext"]["allowPrivilegeEscalation"] is False
 
 
 def test_vllm_shards_over_the_gpus_and_serves_the_model_name() -> None:

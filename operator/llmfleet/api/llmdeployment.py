@@ -30,6 +30,7 @@ Runtime = Literal["vllm", "tgi", "ollama", "llamacpp", "triton"]
 DEFAULT_RUNTIME: Runtime = "vllm"
 
 MANAGED = "self.placement.management == 'managed'"
+OLLAMA = "has(self.runtime) && self.runtime == 'ollama'"
 
 
 class ModelSource(ApiModel):
@@ -206,6 +207,18 @@ class LLMDeploymentSpec(ApiModel):
                 reason="FieldValueForbidden",
             ),
             cel(
+                f"!({OLLAMA}) || !has(self.args) || size(self.args) == 0",
+                "ollama serve takes no arguments: remove spec.args (runtime ollama)",
+                field_path=".args",
+                reason="FieldValueForbidden",
+            ),
+            cel(
+                f"!({OLLAMA}) || !has(self.model.uri) || self.model.uri.startsWith('hf://')",
+                "ollama pulls its model from the Ollama library (by spec.model.name) or from "
+                "Hugging Face: remove spec.model.uri or use hf://ORG/REPO (runtime ollama)",
+                field_path=".model.uri",
+            ),
+            cel(
                 "self.placement.location != 'edge' || !has(self.gpu) || self.gpu.count <= 1",
                 "edge sites have one GPU at most: set spec.gpu.count to 0 or 1",
                 field_path=".gpu.count",
@@ -220,7 +233,7 @@ class LLMDeploymentSpec(ApiModel):
     image: str | None = Field(default=None, min_length=1, max_length=512)
     """Overrides the runtime's default container image."""
     args: list[Arg] = Field(default_factory=list, max_length=64)
-    """Extra arguments for the model server."""
+    """Extra arguments for the model server (none for ollama, whose server takes none)."""
     replicas: int = Field(default=1, ge=0, le=64)
     """Model server replicas in total, across every cluster the model is placed on. With
     autoscaling: the count it starts from."""

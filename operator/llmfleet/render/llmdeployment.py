@@ -68,6 +68,7 @@ def deployment(
     env: list[dict[str, Any]] = [
         {"name": "HF_HOME", "value": CACHE_DIR},
         {"name": "HOME", "value": TMP_DIR},
+        *runtime.env(),
     ]
     if spec.model.credentials_secret_ref:
         ref = spec.model.credentials_secret_ref
@@ -92,6 +93,19 @@ def deployment(
         mounts.append({"name": "shm", "mountPath": "/dev/shm"})  # noqa: S108 - NCCL shared memory
 
     probe = {"httpGet": {"path": runtime.health_path, "port": "http"}}
+    image = spec.image or runtime.image
+    fetch = runtime.fetch(spec.model.uri, spec.model.name)
+    init_containers = [
+        {
+            "name": "fetch-model",
+            "image": image,
+            "command": fetch,
+            "env": list(env),
+            "resources": scheduling.container_resources(Gpu(count=0), spec.resources),
+            "securityContext": policies.container_security_context(),
+            "volumeMounts": [m for m in mounts if m["name"] != "shm"],
+        }
+    ] if fetch else []  # fmt: skip
     pod_spec: dict[str, Any] = {
         "serviceAccountName": owner.name,
         "automountServiceAccountToken": False,
@@ -99,10 +113,11 @@ def deployment(
         **scheduling.pod_scheduling(
             location, gpu, spec.placement.node_selector, spec.placement.tolerations
         ),
+        **({"initContainers": init_containers} if init_containers else {}),
         "containers": [
             {
                 "name": "server",
-                "image": spec.image or runtime.image,
+                "image": image,
                 "args": [*runtime.args(model, spec.model.name, gpu.count), *spec.args],
                 "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
                 "env": env,

@@ -20,6 +20,15 @@ class RuntimePreset:
     def args(self, model: str, served_name: str, gpus: int) -> list[str]:
         raise NotImplementedError
 
+    def env(self) -> list[dict[str, str]]:
+        """Environment the server needs beyond HF_HOME and HOME."""
+        return []
+
+    def fetch(self, uri: str | None, served_name: str) -> list[str] | None:
+        """Command of an init container that puts the model where the server finds it, for
+        servers that cannot fetch it themselves; None when the server fetches it."""
+        return None
+
 
 @dataclass(frozen=True)
 class Vllm(RuntimePreset):
@@ -40,10 +49,46 @@ class Tgi(RuntimePreset):
         ]  # fmt: skip
 
 
+OLLAMA_MODELS = f"{CACHE_DIR}/ollama"
+# Pulls with a server of its own on the loopback (`ollama pull` talks to a server), then names
+# the model as clients ask for it. The references are positional parameters, never code.
+OLLAMA_PULL = """\
+export OLLAMA_HOST=127.0.0.1:11434
+ollama serve & server=$!
+until ollama list >/dev/null 2>&1; do kill -0 "$server" || exit 1; sleep 1; done
+ollama pull "$1" && { [ "$1" = "$2" ] || ollama cp "$1" "$2"; }
+status=$?
+kill "$server"; wait "$server"
+exit "$status"
+"""
+
+
 @dataclass(frozen=True)
 class Ollama(RuntimePreset):
+    """The image's entrypoint is /bin/ollama and `serve` takes no arguments, so the rendered
+    arguments are exactly `serve` (the API refuses spec.args for ollama). ollama serves the
+    models in OLLAMA_MODELS, so an init container pulls the model into the cache volume
+    before the server starts: the server is ready only with its model in place."""
+
     def args(self, model: str, served_name: str, gpus: int) -> list[str]:
-        return []  # ollama serves every pulled model; the model is named per request
+        return ["serve"]
+
+    def env(self) -> list[dict[str, str]]:
+        return [
+            {"name": "OLLAMA_MODELS", "value": OLLAMA_MODELS},
+            {"name": "OLLAMA_HOST", "value": f"0.0.0.0:{self.port}"},
+        ]
+
+    def fetch(self, uri: str | None, served_name: str) -> list[str] | None:
+        return ["/bin/sh", "-c", OLLAMA_PULL, "pull", self.reference(uri, served_name), served_name]
+
+    @staticmethod
+    def reference(uri: str | None, served_name: str) -> str:
+        """What `ollama pull` takes: a Hugging Face repository (hf://ORG/REPO[:QUANT]) through
+        hf.co, otherwise the served name, a model of the Ollama library (llama3.1:8b)."""
+        if uri and uri.startswith("hf://"):
+            return "hf.co/" + uri.removeprefix("hf://")
+        return served_name
 
 
 @dataclass(frozen=True)
@@ -80,7 +125,9 @@ RUNTIMES: dict[str, RuntimePreset] = {
     "vllm": Vllm("vllm/vllm-openai:v0.6.3", 8000, "/health", gpu=True),
     "tgi": Tgi("ghcr.io/huggingface/text-generation-inference:2.4.0", 8080, "/health", gpu=True),
     "ollama": Ollama("ollama/ollama:0.3.14", 11434, "/", gpu=True),
-    "llamacpp": LlamaCpp("ghcr.io/ggerganov/llama.cpp:server-b4000", 8080, "/health", gpu=False),
+    # b11312: the llama.cpp build llama-cpp-python (hack/versions.env) vendors, the one the
+    # tests run (tests/integration/test_llama_server.py).
+    "llamacpp": LlamaCpp("ghcr.io/ggml-org/llama.cpp:server-b11312", 8080, "/health", gpu=False),
     "triton": Triton(
         "nvcr.io/nvidia/tritonserver:24.09-vllm-python-py3", 8000, "/v2/health/ready", gpu=True
     ),
