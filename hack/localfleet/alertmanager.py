@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,10 +16,8 @@ from typing import Any
 
 import yaml
 
+from localfleet import processes
 from localfleet.ports import free_port
-
-# Requests to 127.0.0.1 never go through an HTTP proxy from the environment.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class WebhookReceiver:
@@ -139,18 +136,7 @@ class LocalAlertmanager:
             raise RuntimeError(
                 f"alertmanager exited: {self.log.read_text(errors='replace')[-3000:]}"
             )
-        try:
-            with _OPENER.open(f"http://{self.address}/-/ready", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return processes.answers(f"http://{self.address}/-/ready")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        processes.stop(self.process)

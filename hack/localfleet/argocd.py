@@ -33,6 +33,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from argocd_cm_patch import patch as health_checks_patch
+from localfleet import processes
 from localfleet.paths import HACK_DIR
 from localfleet.ports import free_port
 from localfleet.seed import install_crds
@@ -51,13 +52,7 @@ Application = dict[str, Any]
 
 def bin_dir() -> Path:
     """The cache directory of argocd-lite and the CRDs (which may not be built yet)."""
-    result = subprocess.run(
-        ["bash", str(HACK_DIR / "build-argocd.sh"), "--print-bin-dir"],
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    )
-    return Path(result.stdout.strip())
+    return processes.cache_dir("build-argocd.sh")
 
 
 def ensure_built() -> Path:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from localfleet import processes
 from localfleet.paths import REPO_ROOT
 from localfleet.ports import free_port
 
@@ -117,5 +118,4 @@ class LocalGateway:
             return str(response.read().decode())
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        processes.stop(self.process, timeout=30)

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from localfleet.paths import HACK_DIR
+from localfleet import processes
 from localfleet.ports import free_port
 
 # Requests to 127.0.0.1 never go through an HTTP proxy from the environment.
@@ -47,13 +47,7 @@ class LlamaServerMissingError(RuntimeError):
 
 def bin_dir() -> Path:
     """The cache directory of the pinned llama-server (which may not be built yet)."""
-    result = subprocess.run(
-        ["bash", str(HACK_DIR / "build-llama-server.sh"), "--print-bin-dir"],
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    )
-    return Path(result.stdout.strip())
+    return processes.cache_dir("build-llama-server.sh")
 
 
 def binary() -> Path:
@@ -329,14 +323,7 @@ class LocalLlamaServer:
 
     def stop(self, *, timeout: float = 10) -> None:
         """SIGTERM, SIGKILL after `timeout`."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        processes.stop(self.process, timeout)
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log.exists():

@@ -17,13 +17,9 @@ def kubeconfig_path(short_name: str) -> Path:
 
 def bin_dir() -> Path:
     """The cache directory of the pinned binaries (which may not be built yet)."""
-    result = subprocess.run(
-        ["bash", str(HACK_DIR / "build-binaries.sh"), "--print-bin-dir"],
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    )
-    return Path(result.stdout.strip())
+    from localfleet.processes import cache_dir  # noqa: PLC0415 - processes imports paths
+
+    return cache_dir("build-binaries.sh")
 
 
 def kwok_clusters_dir() -> Path:

@@ -18,11 +18,10 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from localfleet import processes
 from localfleet.ports import free_port
 
 JOB = "models"  # the `job` label of every target
-# Requests to 127.0.0.1 never go through an HTTP proxy from the environment.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ class LocalPrometheus:
         """Reloads the configuration file and the rule files (POST /-/reload)."""
         request = urllib.request.Request(f"{self.url}/-/reload", method="POST")  # noqa: S310 - loopback
         try:
-            with _OPENER.open(request, timeout=timeout):
+            with processes.LOOPBACK.open(request, timeout=timeout):
                 pass
         except urllib.error.HTTPError as error:
             raise QueryError(f"reload failed: {error.read().decode(errors='replace')}") from error
@@ -137,7 +136,7 @@ class LocalPrometheus:
         if params:
             url += "?" + urllib.parse.urlencode(params)
         try:
-            with _OPENER.open(url, timeout=10) as response:
+            with processes.LOOPBACK.open(url, timeout=10) as response:
                 body = json.load(response)
         except urllib.error.HTTPError as error:
             raise QueryError(f"{path}: {error.read().decode(errors='replace')}") from error
@@ -180,14 +179,7 @@ class LocalPrometheus:
 
     def stop(self, *, timeout: float = 20) -> None:
         """SIGTERM (Prometheus closes its data cleanly), SIGKILL after `timeout`."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        processes.stop(self.process, timeout)
 
     def restart(self, *, timeout: float = 30) -> None:
         """Stops and starts again: same port, targets, rules and data."""
@@ -241,11 +233,7 @@ class LocalPrometheus:
             raise RuntimeError(
                 f"prometheus exited ({code}): {self.log.read_text(errors='replace')[-3000:]}"
             )
-        try:
-            with _OPENER.open(f"{self.url}/-/ready", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return processes.answers(f"{self.url}/-/ready")
 
     def _wait_for_targets(self, timeout: float) -> None:
         """Prometheus hands new targets to its scrapers on a 5 s tick after a (re)load."""

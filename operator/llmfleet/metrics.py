@@ -85,3 +85,14 @@ class FleetCapacity(Collector):
 
 CAPACITY = FleetCapacity()
 REGISTRY.register(CAPACITY)
+
+
+def forget_cluster(name: str) -> None:
+    """Drops the per-cluster series of a member no longer registered: an unreachable member
+    that was removed must not keep LLMFleetClusterUnreachable firing."""
+    for gauge in (CLUSTER_REACHABLE, CACHE_SYNCED):
+        names = gauge._labelnames
+        for family in gauge.collect():
+            for sample in family.samples:
+                if sample.labels.get("cluster") == name:
+                    gauge.remove(*(sample.labels[label] for label in names))

@@ -17,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from llmfleet import labels
-from localfleet import chart, seed, topology
+from localfleet import chart, processes, seed, topology
 from localfleet import fleet as localfleet
 from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import REPO_ROOT
@@ -250,13 +250,7 @@ class Operator:
             return False
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process)
 
     def restart(self) -> None:
         self.stop()
@@ -327,13 +321,28 @@ def idle_gpus(fleet: Fleet) -> None:
     namespaces are deleted as each ends) are gone first."""
 
     def busy() -> list[str]:
-        return [
-            f"{name}: {p.metadata.namespace}/{p.metadata.name}"
-            for name, api in fleet.clients().items()
-            for p in client.CoreV1Api(api).list_pod_for_all_namespaces().items
-            if p.status.phase not in ("Succeeded", "Failed")
-            and any("nvidia.com/gpu" in (c.resources.requests or {}) for c in p.spec.containers)
-        ]
+        holding = []
+        for name, api in fleet.clients().items():
+            core = client.CoreV1Api(api)
+            for pod in core.list_pod_for_all_namespaces().items:
+                if pod.status.phase in ("Succeeded", "Failed") or not any(
+                    "nvidia.com/gpu" in (c.resources.requests or {}) for c in pod.spec.containers
+                ):
+                    continue
+                holding.append(f"{name}: {pod.metadata.namespace}/{pod.metadata.name}")
+                # A deleted test's pods would wait out their grace period (the simulated
+                # kubelet honours it): nothing runs in them, so they go at once.
+                if pod.metadata.deletion_timestamp and pod.metadata.namespace.startswith(
+                    TEST_NAMESPACE_PREFIX
+                ):
+                    try:
+                        core.delete_namespaced_pod(
+                            pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0
+                        )
+                    except ApiException as error:
+                        if error.status != NOT_FOUND:
+                            raise
+        return holding
 
     try:
         wait_until(lambda: not busy(), what="no pod holding GPUs", timeout=180)

@@ -28,6 +28,7 @@ from tests.integration import resources
 from tests.integration.conftest import Fleet, Operator
 from tests.integration.polling import wait_until
 from tests.integration.resources import get, ready
+from tests.integration.test_llmdeployment import scrape
 
 APPLICATIONSET = REPO_ROOT / "config" / "argocd" / "applicationset.yaml"
 
@@ -142,7 +143,7 @@ def test_an_application_syncs_llmfleet_resources_and_argo_cd_judges_their_health
 
 
 def test_one_argo_cd_cluster_secret_registers_a_member_for_argo_cd_and_llmfleet(
-    fleet: Fleet, namespace: str, argocd: LocalArgoCD, tmp_path: Path
+    fleet: Fleet, namespace: str, argocd: LocalArgoCD, operator: Operator, tmp_path: Path
 ) -> None:
     # The member as Argo CD registers it, with the labels llmfleet and the ApplicationSet read.
     secret_name = f"argocd-{topology.ONPREM.name}"
@@ -198,10 +199,18 @@ def test_one_argo_cd_cluster_secret_registers_a_member_for_argo_cd_and_llmfleet(
             client.AppsV1Api(fleet.onprem).read_namespaced_deployment("via-argocd", namespace)
             is not None
         )
+        reachable = f'llmfleet_cluster_reachable{{cluster="{secret_name}",location="onprem"}}'
+        assert scrape(operator).get(reachable) == 1
     finally:
         client.CoreV1Api(fleet.cloud).delete_namespaced_secret(
             secret_name, topology.SYSTEM_NAMESPACE
         )
+    # Deregistered: its series go, so no alert on it outlives the registration.
+    wait_until(
+        lambda: reachable not in scrape(operator),
+        what=f"the operator to drop the series of {secret_name}",
+        timeout=60,
+    )
 
 
 def _server(kubeconfig: Path) -> str:

@@ -92,3 +92,17 @@ def test_reconcile_errors_start_at_zero_for_every_kind_and_reason() -> None:
         for reason in ("Gone", "KubeError", "Forbidden"):
             labels = {"kind": kind, "reason": reason}
             assert REGISTRY.get_sample_value("llmfleet_reconcile_errors_total", labels) == 0
+
+
+def test_a_removed_member_leaves_no_series_behind() -> None:
+    metrics.CLUSTER_REACHABLE.labels("gone-hci", "onprem").set(0)
+    metrics.CLUSTER_REACHABLE.labels("kept-hci", "onprem").set(1)
+    metrics.CACHE_SYNCED.labels("gone-hci", "Deployment").set(1)
+    metrics.forget_cluster("gone-hci")
+    reachable = "llmfleet_cluster_reachable"
+    assert (
+        REGISTRY.get_sample_value(reachable, {"cluster": "gone-hci", "location": "onprem"}) is None
+    )
+    assert REGISTRY.get_sample_value(reachable, {"cluster": "kept-hci", "location": "onprem"}) == 1
+    synced = {"cluster": "gone-hci", "kind": "Deployment"}
+    assert REGISTRY.get_sample_value("llmfleet_watch_synced", synced) is None

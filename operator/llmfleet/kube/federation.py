@@ -96,7 +96,23 @@ class Federation:
         value = (members, problems)
         with self._lock:
             self._members = _Cached(value, time.monotonic() + self.secret_ttl)
+        self._forget_others({member.name for member in members})
         return value
+
+    def _forget_others(self, registered: set[str]) -> None:
+        """A member whose registration is gone: its watches end and its series go."""
+        with self._lock:
+            gone = [name for name in self._clients if name not in registered]
+            clients = [self._clients.pop(name)[1] for name in gone]
+            watches = [self._capacity.pop(name) for name in gone if name in self._capacity]
+            for name in gone:
+                self._inventories.pop(name, None)
+        for kube in clients:
+            kube.stop()
+        for watch in watches:
+            watch.stop()
+        for name in gone:
+            metrics.forget_cluster(name)
 
     def _registrations(self, problems: list[str]) -> list[dict[str, Any]]:
         if not self.member_secrets:
