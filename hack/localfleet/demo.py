@@ -15,7 +15,7 @@ import yaml
 from kubernetes import client
 
 from llmfleet.render.common import owner_label
-from localfleet import fleet, gateway_run, llamacpp, seed, show, topology
+from localfleet import fleet, gateway_run, seed, show, topology
 from localfleet.demo_autoscaling import LoadAct, print_autoscaling
 from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import CLUSTER_DIR, REPO_ROOT
@@ -289,23 +289,15 @@ def ask_the_gateway(api_for: dict[str, client.ApiClient], endpoint: dict[str, An
     cluster = next((s.get("cluster") for s in sites if s["location"] == "onprem"), None)
     if cluster is None or cluster not in api_for:
         return f"the on-prem site is not placed ({cluster or 'no cluster'})"
-    api = api_for[cluster]
-    workdir = CLUSTER_DIR / "gateway"
-    deployment = client.AppsV1Api(api).read_namespaced_deployment("tiny-llama", NAMESPACE)
-    model = llamacpp.write_tiny_model(CLUSTER_DIR / "tiny-llama.gguf")
-    args = llamacpp.container_args(api.sanitize_for_serialization(deployment))
-    fleet.log("starting llama-server locally with tiny-llama's rendered arguments")
-    with llamacpp.LocalLlamaServer(args, model, CLUSTER_DIR / "llama").start() as server:
-        env = gateway_run.rendered_gateway(api, NAMESPACE, "hybrid-chat-onprem", workdir)
-        gateway_run.resolve_service(workdir, "tiny-llama", NAMESPACE, server.url)
-        fleet.log("starting the on-prem gateway's LiteLLM proxy locally, as rendered (about 15 s)")
-        gateway = gateway_run.LocalGateway(workdir, env)
-        try:
-            gateway.wait_ready()
-            code, answer = gateway.chat("demo-master-key", "Which site answers me?")
-            refused, _ = gateway.chat(None, "no key")
-        finally:
-            gateway.stop()
+    fleet.log(
+        "starting llama-server with tiny-llama's rendered arguments and the on-prem gateway's "
+        "LiteLLM proxy locally, as rendered (about 15 s)"
+    )
+    with gateway_run.before_llamacpp(
+        api_for[cluster], NAMESPACE, "tiny-llama", "hybrid-chat-onprem", CLUSTER_DIR / "demo-chat"
+    ) as (gateway, _):
+        code, answer = gateway.chat("demo-master-key", "Which site answers me?")
+        refused, _ = gateway.chat(None, "no key")
     if code != 200:
         return f"HTTP {code}: {answer}"
     # Random weights speak in stray bytes: show the printable ASCII of the answer.

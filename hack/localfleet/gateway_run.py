@@ -11,13 +11,16 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes import client
 
-from localfleet import processes
+from localfleet import llamacpp, processes
+from localfleet.llamacpp import LocalLlamaServer
 from localfleet.paths import REPO_ROOT
 from localfleet.ports import free_port
 
@@ -119,3 +122,25 @@ class LocalGateway:
 
     def stop(self) -> None:
         processes.stop(self.process, timeout=30)
+
+
+@contextmanager
+def before_llamacpp(
+    api: client.ApiClient, namespace: str, llm: str, gateway: str, workdir: Path
+) -> Iterator[tuple[LocalGateway, LocalLlamaServer]]:
+    """The gateway `gateway` as rendered, ready on 127.0.0.1, in front of llama-server started
+    with the arguments the operator rendered for the LLMDeployment `llm` (runtime llamacpp),
+    loading a tiny random-weight model; both stop on leaving."""
+    deployment = client.AppsV1Api(api).read_namespaced_deployment(llm, namespace)
+    args = llamacpp.container_args(api.sanitize_for_serialization(deployment))
+    model = llamacpp.write_tiny_model(workdir / f"{llm}.gguf")
+    with LocalLlamaServer(args, model, workdir / "llama").start() as server:
+        env = rendered_gateway(api, namespace, gateway, workdir / "gateway")
+        if resolve_service(workdir / "gateway", llm, namespace, server.url) == 0:
+            raise RuntimeError(f"the gateway {gateway} has no route to {llm}")
+        running = LocalGateway(workdir / "gateway", env)
+        try:
+            running.wait_ready()
+            yield running, server
+        finally:
+            running.stop()

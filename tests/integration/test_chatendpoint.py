@@ -16,7 +16,7 @@ from kubernetes import client
 from llmfleet import labels
 from llmfleet.api import GROUP, VERSION
 from llmfleet.segmentation.policies import backend_label
-from localfleet import gateway_run, llamacpp, topology
+from localfleet import gateway_run, topology
 from localfleet.paths import REPO_ROOT
 from localfleet.stubs import StubModel
 from tests.integration import resources
@@ -376,17 +376,10 @@ def test_a_real_model_server_answers_through_the_rendered_gateway(
         guardrails={"promptInjection": "block", "maxInputTokens": 512},
     )  # fmt: skip
     wait_until(lambda: ready(get(fleet, namespace, "chatendpoints", "real")), what="the endpoint")
-    deployment = client.AppsV1Api(fleet.cloud).read_namespaced_deployment("tiny", namespace)
-    args = llamacpp.container_args(fleet.cloud.sanitize_for_serialization(deployment))
-    model = llamacpp.write_tiny_model(tmp_path / "tiny.gguf")
-    server = llamacpp.LocalLlamaServer(args, model, tmp_path / "llama").start()
-    gateway: gateway_run.LocalGateway | None = None
-    try:
-        workdir = tmp_path / "gateway"
-        env = gateway_run.rendered_gateway(fleet.cloud, namespace, "real-cloud", workdir)
-        assert gateway_run.resolve_service(workdir, "tiny", namespace, server.url) >= 1
-        gateway = gateway_run.LocalGateway(workdir, env)
-        gateway.wait_ready()
+    with gateway_run.before_llamacpp(fleet.cloud, namespace, "tiny", "real-cloud", tmp_path) as (
+        gateway,
+        server,
+    ):
         code, answer = gateway.chat("sk-master", "Say hello.", model="chat")
         assert code == 200, answer
         assert answer["choices"][0]["message"]["content"]  # gibberish from random weights
@@ -402,7 +395,3 @@ def test_a_real_model_server_answers_through_the_rendered_gateway(
         # The answers came from llama-server: without it, the gateway has none.
         server.stop()
         assert gateway.chat("sk-master", "Say hello.", model="chat")[0] >= 500
-    finally:
-        if gateway is not None:
-            gateway.stop()
-        server.stop()

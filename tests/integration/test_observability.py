@@ -1,7 +1,7 @@
 """The chart's dashboard and alerts against a real Prometheus and Alertmanager scraping the
-operator. With a fleet in every state a panel shows (placed, autoscaled, degraded, refused by
-a FleetPolicy, a pipeline that detected drift, a gateway site), every panel's query returns
-data; a stopped member cluster fires the unreachable-cluster alert, which reaches a webhook
+operator and a live gateway (in front of a real llama.cpp server). With a fleet in every
+state a panel shows (placed, autoscaled, degraded, refused by a FleetPolicy, a pipeline that
+detected drift, a gateway site with traffic), every panel's query returns data; a stopped member cluster fires the unreachable-cluster alert, which reaches a webhook
 on loopback through Alertmanager and resolves when the cluster is back.
 
 The rules are the chart's rendered PrometheusRule with each `for:` shortened to seconds (the
@@ -22,7 +22,7 @@ import yaml
 from kubernetes import client
 
 from llmfleet.api import GROUP, VERSION
-from localfleet import chart, components, topology
+from localfleet import chart, components, gateway_run, topology
 from localfleet.alertmanager import LocalAlertmanager, WebhookReceiver
 from localfleet.paths import REPO_ROOT
 from localfleet.prometheus import LocalPrometheus, QueryError, Target
@@ -73,6 +73,27 @@ def shortened_chart_rules(path: Path) -> Path:
                 item["for"] = "2s"
     path.write_text(yaml.safe_dump(spec))
     return path
+
+
+def panels_without_data(
+    prometheus: LocalPrometheus, queries: list[tuple[str, str]], timeout: float = 90
+) -> list[tuple[str, str]]:
+    """The panels whose query still has no series after `timeout`; a query Prometheus
+    refuses fails at once."""
+    deadline = time.monotonic() + timeout
+    empty = list(queries)
+    while empty and time.monotonic() < deadline:
+        still: list[tuple[str, str]] = []
+        for title, expr in empty:
+            try:
+                if not prometheus.query(expr):
+                    still.append((title, expr))
+            except QueryError as error:
+                pytest.fail(f"panel {title!r}: Prometheus refuses {expr!r}: {error}")
+        empty = still
+        if empty:
+            time.sleep(1)
+    return empty
 
 
 @dataclass
@@ -126,12 +147,15 @@ def no_managed_models(fleet: Fleet, namespace: str) -> Iterator[str]:
 
 @pytest.mark.usefixtures("idle_gpus", "load_balancers", "no_managed_models")
 def test_every_dashboard_panel_returns_data(
-    fleet: Fleet, namespace: str, monitoring: Monitoring
+    fleet: Fleet, namespace: str, monitoring: Monitoring, tmp_path: Path
 ) -> None:
     queries = panel_queries()
     assert len(queries) >= 20, queries
     # Every state a panel shows, in one namespace.
-    create(fleet, namespace, "llmdeployments", llm("served", "cloud"))
+    # A CPU model the gateway routes to: a real llama-server answers for it below.
+    create(fleet, namespace, "llmdeployments", llm(
+        "served", "cloud", runtime="llamacpp", gpu={"count": 0}, model={"name": "tiny"}
+    ))  # fmt: skip
     create(fleet, namespace, "llmdeployments", llm(
         "autoscaled", "cloud", autoscaling={"maxReplicas": 2, "query": "vector(3)"}
     ))  # fmt: skip
@@ -182,19 +206,23 @@ def test_every_dashboard_panel_returns_data(
     refused = condition(get(fleet.cloud, namespace, "llmdeployments", "provider-run"), "Ready")
     assert refused.get("reason") == "PolicyViolation", refused
 
-    # Every panel: a query Prometheus accepts, with at least one series.
-    deadline = time.monotonic() + 90
-    empty = list(queries)
-    while empty and time.monotonic() < deadline:
-        still: list[tuple[str, str]] = []
-        for title, expr in empty:
-            try:
-                if not monitoring.prometheus.query(expr):
-                    still.append((title, expr))
-            except QueryError as error:
-                pytest.fail(f"panel {title!r}: Prometheus refuses {expr!r}: {error}")
-        empty = still
-        time.sleep(1)
+    # The gateway as rendered, in front of llama-server with the rendered arguments, scraped
+    # beside the operator, with traffic.
+    wait_until(
+        lambda: ready(get(fleet.cloud, namespace, "chatendpoints", "chat")),
+        what="the endpoint",
+        timeout=90,
+    )
+    with gateway_run.before_llamacpp(fleet.cloud, namespace, "served", "chat-cloud", tmp_path) as (
+        gateway,
+        _,
+    ):
+        scraped = Target(f"127.0.0.1:{gateway.port}", "/metrics/", {"job": "gateway"})
+        monitoring.prometheus.set_targets([*monitoring.prometheus.targets, scraped])
+        for _ in range(5):
+            code, answer = gateway.chat(None, "hello", model="chat")
+            assert code == 200, answer
+        empty = panels_without_data(monitoring.prometheus, queries)
     assert not empty, f"panels without data: {empty}"
 
     # Nothing in this healthy fleet fires but what it was built to show.
