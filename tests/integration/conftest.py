@@ -324,6 +324,12 @@ def idle_gpus(fleet: Fleet) -> None:
         holding = []
         for name, api in fleet.clients().items():
             core = client.CoreV1Api(api)
+            ended = {
+                ns.metadata.name
+                for ns in core.list_namespace().items
+                if ns.metadata.deletion_timestamp
+                and ns.metadata.name.startswith(TEST_NAMESPACE_PREFIX)
+            }
             for pod in core.list_pod_for_all_namespaces().items:
                 if pod.status.phase in ("Succeeded", "Failed") or not any(
                     "nvidia.com/gpu" in (c.resources.requests or {}) for c in pod.spec.containers
@@ -331,10 +337,9 @@ def idle_gpus(fleet: Fleet) -> None:
                     continue
                 holding.append(f"{name}: {pod.metadata.namespace}/{pod.metadata.name}")
                 # A deleted test's pods would wait out their grace period (the simulated
-                # kubelet honours it): nothing runs in them, so they go at once.
-                if pod.metadata.deletion_timestamp and pod.metadata.namespace.startswith(
-                    TEST_NAMESPACE_PREFIX
-                ):
+                # kubelet honours it), or for a restarted cluster's namespace controller to
+                # reach them: nothing runs in them, so they go at once.
+                if pod.metadata.namespace in ended:
                     try:
                         core.delete_namespaced_pod(
                             pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0
