@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from llmfleet import labels
+from llmfleet.api import GROUP, VERSION
 from localfleet import chart, processes, seed, topology
 from localfleet import fleet as localfleet
 from localfleet.loadbalancers import LoadBalancerSimulator
@@ -322,9 +323,10 @@ def idle_gpus(fleet: Fleet) -> None:
 
     def busy() -> list[str]:
         holding = []
+        ended_in: dict[str, set[str]] = {}
         for name, api in fleet.clients().items():
             core = client.CoreV1Api(api)
-            ended = {
+            ended = ended_in[name] = {
                 ns.metadata.name
                 for ns in core.list_namespace().items
                 if ns.metadata.deletion_timestamp
@@ -347,6 +349,17 @@ def idle_gpus(fleet: Fleet) -> None:
                     except ApiException as error:
                         if error.status != NOT_FOUND:
                             raise
+        # Models of deleted tests still count in the operator's ledger until it has cleaned
+        # them up: the next test's room is what is left once they are gone.
+        for item in client.CustomObjectsApi(fleet.cloud).list_cluster_custom_object(
+            GROUP, VERSION, "llmdeployments"
+        )["items"]:
+            meta = item["metadata"]
+            if meta["namespace"] in ended_in[topology.HUB.short_name] or (
+                meta.get("deletionTimestamp")
+                and meta["namespace"].startswith(TEST_NAMESPACE_PREFIX)
+            ):
+                holding.append(f"being deleted: {meta['namespace']}/{meta['name']}")
         return holding
 
     try:
