@@ -117,6 +117,12 @@ $(GATEWAY_VENV)/.installed:
 .PHONY: gateway-venv
 gateway-venv: $(GATEWAY_VENV)/.installed ## Install LiteLLM's proxy (the gateway) for the live-gateway test
 
+# garak, the validation scanner, in its own virtualenv in the cache (linked as .venv-garak):
+# the scan test runs the operator's pod script with it. Pinned, installed without torch.
+.PHONY: garak
+garak: ## Install garak (pinned, without torch) into its own virtualenv for the validation scan test
+	hack/install-garak.sh >/dev/null
+
 .PHONY: prometheus
 prometheus: ## Install Prometheus, promtool and Alertmanager (Debian packages) for the live tests
 	hack/install-prometheus.sh
@@ -134,7 +140,7 @@ argocd: ## Build Argo CD's controllers and repo-server from Go modules; install 
 	hack/build-argocd.sh >/dev/null
 
 .PHONY: test-integration
-test-integration: venv gateway-venv prometheus llama-server argocd dashboard-check runtime-sources ## Run the tests against the local clusters (brings them up if needed) and, alongside, those that need no cluster
+test-integration: venv gateway-venv garak prometheus llama-server argocd dashboard-check runtime-sources ## Run the tests against the local clusters (brings them up if needed) and, alongside, those that need no cluster
 	VENV=$(VENV) hack/test-integration.sh $(PYTEST_ARGS)
 
 .PHONY: check
