@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import importlib
+import re
+from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from llmfleet.api.common import (
+    DNS_LABEL,
     DNS_SUBDOMAIN,
     ApiModel,
     Cidr,
@@ -27,6 +30,30 @@ from llmfleet.api.common import (
 
 Strategy = Literal["weighted", "failover", "least-busy", "latency"]
 GuardMode = Literal["block", "flag", "off"]
+OutputGuardMode = Literal["off", "redact", "block"]
+
+# What the gateway's output guard finds by itself (the plugin's BUILTIN_PATTERNS, same order).
+BUILTIN_OUTPUT_KINDS = (
+    "private-key",
+    "api-key",
+    "aws-access-key",
+    "aws-secret-key",
+    "github-token",
+    "slack-token",
+    "google-api-key",
+    "jwt",
+    "bearer-token",
+    "email",
+    "phone",
+)
+# Bounds of a pattern of your own: the longest text it may match (the gateway holds back that
+# much of a streamed answer), and the ways it may match at one position (what bounds the
+# gateway's work per character of an answer).
+MAX_PATTERN_CHARS = 128
+MAX_PATTERN_WAYS = 256
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+_SINGLE = ("LITERAL", "NOT_LITERAL", "ANY", "IN")
+_BOUNDARIES = ("AT_BOUNDARY", "AT_NON_BOUNDARY")
 
 
 class Site(ApiModel):
@@ -119,13 +146,132 @@ class RateLimit(ApiModel):
     """Tokens per minute."""
 
 
+def output_pattern_problem(regex: str) -> str | None:
+    """Why the gateway cannot scan answers for `regex` in time proportional to their length
+    (None when it can). The rules keep backtracking bounded: quantifiers on single characters
+    or classes only, a bounded match length, a bounded number of ways to match at one
+    position, and nothing that looks beyond the match (backreferences, lookarounds, anchors
+    other than \\b): the gateway also scans a streamed answer piece by piece."""
+    try:
+        re.compile(regex)
+    except re.error as error:
+        return f"not a regular expression: {error}"
+    parsed = importlib.import_module("re._parser").parse(regex)
+    if parsed.state.flags & ~re.UNICODE:
+        return "flags apply to the whole answer: set them on a group, such as (?i:emp-[0-9]{6})"
+    if parsed.state.groupdict:
+        return "named groups are not supported: use (?:...)"
+    try:
+        ways = _ways(parsed)
+    except ValueError as problem:
+        return str(problem)
+    shortest, longest = parsed.getwidth()
+    if shortest < 1:
+        return "it matches empty text: every part may be absent"
+    if longest > MAX_PATTERN_CHARS:
+        return (
+            f"a match may be longer than {MAX_PATTERN_CHARS} characters: bound every "
+            "quantifier, such as [0-9]{1,12} instead of [0-9]+"
+        )
+    if ways > MAX_PATTERN_WAYS:
+        return (
+            f"it can match at one position in {ways} ways, more than {MAX_PATTERN_WAYS} (the "
+            "product of the lengths each quantifier allows): fix some lengths, such as "
+            "[0-9]{6} instead of [0-9]{1,6}"
+        )
+    return None
+
+
+def _ways(items: Any) -> int:
+    """Ways a parsed expression can match at one position: the product over its parts, the
+    sum over alternatives. Refuses what has no bound."""
+    total = 1
+    for op, value in items:
+        name = str(op)
+        if name in _REPEATS:
+            low, high, sub = value
+            if not _single(sub):
+                raise ValueError(
+                    "quantifiers apply to single characters or classes only, such as [0-9]{6} "
+                    "or (?:-|_)?; spell out repeated groups"
+                )
+            total *= min(high, MAX_PATTERN_WAYS * MAX_PATTERN_CHARS) - low + 1
+        elif name == "BRANCH":
+            total *= sum(_ways(branch) for branch in value[1])
+        elif name in ("SUBPATTERN", "ATOMIC_GROUP"):
+            total *= _ways(value[-1] if name == "SUBPATTERN" else value)
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            raise ValueError("lookahead and lookbehind are not supported")
+        elif name in ("GROUPREF", "GROUPREF_EXISTS"):
+            raise ValueError("backreferences are not supported")
+        elif name == "AT" and str(value) not in _BOUNDARIES:
+            raise ValueError("anchors (^, $, \\A, \\Z) are not supported; \\b is")
+    return total
+
+
+def _single(items: Any) -> bool:
+    if len(items) != 1:
+        return False
+    op, value = items[0]
+    if str(op) == "SUBPATTERN":
+        return _single(value[-1])
+    return str(op) in _SINGLE
+
+
+class OutputPattern(ApiModel):
+    """A pattern of your own the output guard also looks for, such as an employee ID."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!(self.name in " + str(list(BUILTIN_OUTPUT_KINDS)) + ")",
+                "the output guard already has a pattern of this name: choose another",
+                field_path=".name",
+                reason="FieldValueInvalid",
+            )
+        )
+    )
+
+    name: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL)
+    """What it finds: answers show [REDACTED:<name>], and the metrics' kind label is name."""
+    regex: str = Field(min_length=1, max_length=512)
+    """A Python regular expression, for example EMP-[0-9]{6}. It must match at most 128
+    characters and at one position in at most 256 ways; quantifiers only on single characters
+    or classes; no backreferences, lookarounds, named groups or anchors other than \\b. Flags
+    go on a group: (?i:emp-[0-9]{6})."""
+
+    @field_validator("regex")
+    @classmethod
+    def _scannable(cls, regex: str) -> str:
+        problem = output_pattern_problem(regex)
+        if problem:
+            raise ValueError(f"outputPatterns regex {regex!r}: {problem}")
+        return regex
+
+
 class Guardrails(ApiModel):
-    """Input checks at the gateway (the model-robustness role)."""
+    """Checks at the gateway (the model-robustness role): prompts on the way in, answers on the
+    way out."""
 
     prompt_injection: GuardMode = "block"
     """block rejects suspected prompt injection, flag only reports it, off disables the check."""
     max_input_tokens: int = Field(default=8192, ge=1, le=2_000_000)
     """Largest prompt accepted, in tokens."""
+    output: OutputGuardMode = "off"
+    """What the gateway does with secrets (API keys, tokens, private keys) and personal data
+    (e-mail addresses, phone numbers, outputPatterns) in answers, streamed or not: redact
+    replaces each with [REDACTED:<kind>], block refuses the answer (400), off passes answers
+    unchanged. With redact or block, the gateway serves chat completions, completions and
+    embeddings only."""
+    output_patterns: list[OutputPattern] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
+    )
+    """Patterns of your own the output guard also looks for, each with a unique name."""
 
 
 class Ingress(ApiModel):
@@ -197,7 +343,7 @@ class ChatEndpointSpec(ApiModel):
     rate_limit: RateLimit | None = None
     """Request and token limits."""
     guardrails: Guardrails | None = None
-    """Prompt-injection and input-size checks."""
+    """Prompt-injection and input-size checks, and the output guard."""
     exposure: Exposure | None = None
     """Who may call the endpoint."""
 
