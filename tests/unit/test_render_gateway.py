@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from llmfleet.api import ChatEndpointSpec
+from llmfleet.api import ChatEndpoint, ChatEndpointSpec, crd
+from llmfleet.api.chatendpoint import BUILTIN_OUTPUT_KINDS
 from llmfleet.api.common import SecretKeyRef
 from llmfleet.render import gateway
 from llmfleet.render.common import Owner
@@ -279,3 +281,126 @@ def test_a_model_that_never_sleeps_keeps_its_route_while_it_loads() -> None:
     groups, _ = gateway.model_groups("chat", "onprem", [loading], True)
     assert groups == {"chat": [0]}
     assert json.loads(env_of(spec(), [loading])["LLMFLEET_STARTING"]) == {}
+
+
+def container_env(objects: dict[str, Any]) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = objects["Deployment/chat-onprem"]["spec"]["template"]["spec"][
+        "containers"
+    ][0]["env"]
+    return env
+
+
+def test_the_output_guard_is_off_by_default_and_off_changes_nothing() -> None:
+    assert spec().guardrails is None
+    default = site_objects(spec(), [backend("b", "onprem")])
+    off = site_objects(spec(guardrails={"output": "off"}), [backend("b", "onprem")])
+    assert container_env(off) == container_env(default)
+    assert off["ConfigMap/chat-onprem"] == default["ConfigMap/chat-onprem"]
+    assert not [e for e in container_env(off) if e["name"].startswith("LLMFLEET_OUTPUT")]
+    config = yaml.safe_load(off["ConfigMap/chat-onprem"]["data"]["config.yaml"])
+    assert config["litellm_settings"]["callbacks"] == ["llmfleet_gateway.guard", "prometheus"]
+
+
+@pytest.mark.parametrize(
+    ("guardrails", "env"),
+    [
+        (
+            {"output": "redact"},
+            {"LLMFLEET_OUTPUT_GUARD": "redact", "LLMFLEET_MODEL_ALIAS": "chat"},
+        ),
+        (
+            {
+                "output": "block",
+                "promptInjection": "flag",
+                "outputPatterns": [
+                    {"name": "employee-id", "regex": "EMP-[0-9]{6}"},
+                    {"name": "case", "regex": r"(?i:case)-\d{4}"},
+                ],
+            },
+            {
+                "LLMFLEET_OUTPUT_GUARD": "block",
+                "LLMFLEET_MODEL_ALIAS": "chat",
+                "LLMFLEET_OUTPUT_PATTERNS": json.dumps(
+                    [
+                        {"name": "employee-id", "regex": "EMP-[0-9]{6}"},
+                        {"name": "case", "regex": r"(?i:case)-\d{4}"},
+                    ]
+                ),
+            },
+        ),
+    ],
+    ids=["redact", "block-with-patterns"],
+)
+def test_an_output_guard_that_is_on_reaches_the_plugin_as_a_callback_and_settings(
+    guardrails: dict[str, Any], env: dict[str, str]
+) -> None:
+    objects = site_objects(spec(guardrails=guardrails), [backend("b", "onprem")])
+    rendered = {e["name"]: e["value"] for e in container_env(objects) if "value" in e}
+    assert {k: v for k, v in rendered.items() if k in env} == env
+    assert ("LLMFLEET_OUTPUT_PATTERNS" in rendered) == ("outputPatterns" in guardrails)
+    config = yaml.safe_load(objects["ConfigMap/chat-onprem"]["data"]["config.yaml"])
+    assert config["litellm_settings"]["callbacks"] == [
+        "llmfleet_gateway.guard",
+        "llmfleet_gateway.output_guard",
+        "prometheus",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("regex", "problem"),
+    [
+        ("EMP-[0-9", "not a regular expression"),
+        ("(a+)+b", "single characters or classes only"),
+        ("(?:ab){3}", "single characters or classes only"),
+        ("EMP-[0-9]+", "longer than 128 characters"),
+        ("[a-z]{0,20}[0-9]{0,20}x", "in 441 ways"),
+        (r"(\w)\1", "backreferences"),
+        ("EMP(?=-)", "lookahead and lookbehind"),
+        ("^EMP-[0-9]{6}$", "anchors"),
+        ("(?i)emp-[0-9]{6}", "set them on a group"),
+        ("(?P<id>EMP-[0-9]{6})", "named groups"),
+        ("x?", "matches empty text"),
+    ],
+)
+def test_an_output_pattern_the_gateway_cannot_scan_in_linear_time_is_refused_naming_the_field(
+    regex: str, problem: str
+) -> None:
+    guardrails = {"output": "redact", "outputPatterns": [{"name": "mine", "regex": regex}]}
+    with pytest.raises(ValidationError) as refused:
+        spec(guardrails=guardrails)
+    message = str(refused.value)
+    assert "guardrails.outputPatterns.0.regex" in message
+    assert problem in message
+
+
+@pytest.mark.parametrize(
+    "regex",
+    [
+        "EMP-[0-9]{6}",
+        r"\bEMP-\d{6}\b",
+        "(?i:emp)-[0-9]{6}",
+        "[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}",  # IBAN
+        r"[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{1,4}",  # card number
+        "(?:ACME|acme)-(?:prod|dev)-[a-f0-9]{32}",
+    ],
+)
+def test_output_patterns_of_common_shapes_are_accepted(regex: str) -> None:
+    guardrails = {"output": "block", "outputPatterns": [{"name": "mine", "regex": regex}]}
+    parsed = spec(guardrails=guardrails).guardrails
+    assert parsed is not None
+    assert parsed.output_patterns[0].regex == regex
+
+
+def test_the_crd_checks_output_modes_and_pattern_names_at_admission() -> None:
+    schema = crd.openapi_schema(ChatEndpoint)
+    guardrails = schema["properties"]["spec"]["properties"]["guardrails"]["properties"]
+    assert guardrails["output"]["enum"] == ["off", "redact", "block"]
+    assert guardrails["output"]["default"] == "off"
+    patterns = guardrails["outputPatterns"]
+    assert patterns["x-kubernetes-list-type"] == "map"
+    assert patterns["x-kubernetes-list-map-keys"] == ["name"]
+    assert patterns["maxItems"] == 16
+    item = patterns["items"]
+    assert item["required"] == ["name", "regex"]
+    rule = item["x-kubernetes-validations"][0]["rule"]
+    assert all(f"'{kind}'" in rule for kind in BUILTIN_OUTPUT_KINDS)

@@ -272,7 +272,11 @@ def litellm_config(
             )
     # The plugin's guard enforces the limits and spots prompt injection by pattern; LiteLLM's
     # own heuristic check is left out: its time grows with the prompt (minutes for a long one).
-    callbacks = [f"{PLUGIN}.guard", "prometheus"]  # prometheus: request metrics on /metrics/
+    # The output guard reads answers only when it is on: off adds no hook to any request.
+    callbacks = [f"{PLUGIN}.guard"]
+    if output_guard(spec) != "off":
+        callbacks.append(f"{PLUGIN}.output_guard")
+    callbacks.append("prometheus")  # prometheus: request metrics on /metrics/
     return {
         "model_list": model_list,
         "router_settings": {
@@ -290,6 +294,26 @@ def litellm_config(
             "custom_auth": f"{PLUGIN}.user_api_key_auth",
         },
     }
+
+
+def output_guard(spec: ChatEndpointSpec) -> str:
+    """The endpoint's output guard: off, redact or block."""
+    return (spec.guardrails or Guardrails()).output
+
+
+def output_guard_env(spec: ChatEndpointSpec) -> list[dict[str, Any]]:
+    """The output guard's settings, none when it is off (the gateway's pods stay as they were)."""
+    guard = spec.guardrails or Guardrails()
+    if guard.output == "off":
+        return []
+    env = [
+        {"name": "LLMFLEET_OUTPUT_GUARD", "value": guard.output},
+        {"name": "LLMFLEET_MODEL_ALIAS", "value": spec.model_alias},
+    ]
+    if guard.output_patterns:
+        patterns = [{"name": p.name, "regex": p.regex} for p in guard.output_patterns]
+        env.append({"name": "LLMFLEET_OUTPUT_PATTERNS", "value": json.dumps(patterns)})
+    return env
 
 
 def gateway_env(
@@ -319,6 +343,7 @@ def gateway_env(
         {"name": "LLMFLEET_WAKES", "value": json.dumps(wakes(spec.model_alias, backends))},
         {"name": "LLMFLEET_STARTING", "value": json.dumps(waiting, sort_keys=True)},
         {"name": "LLMFLEET_RETRY_AFTER_SECONDS", "value": str(RETRY_AFTER_SECONDS)},
+        *output_guard_env(spec),
         _secret_env("LITELLM_MASTER_KEY", master_key),
     ]
     env += [_secret_env(key_env(i), b.key) for i, b in enumerate(backends) if b.key]
