@@ -384,7 +384,7 @@ def test_command_and_environment() -> None:
         "/venv/bin/python", "/x/scan.py"
     ]  # fmt: skip
     env = scan.environment()
-    assert env["HOME"] == scan.WORK_DIR == "/tmp/scan"
+    assert env["HOME"] == env["TMPDIR"] == scan.WORK_DIR == "/tmp/scan"
     assert all(env[k] == "1" for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
                                        "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"))  # fmt: skip
     assert env[scan.API_KEY_ENV]

@@ -85,14 +85,16 @@ def environment(
 ) -> dict[str, str]:
     """The scan container's environment.
 
-    garak writes under HOME (its log, plugin cache and report): the work dir, an emptyDir
-    under a read-only root filesystem. Hugging Face stays offline (nothing is downloaded at
-    scan time; the probes that would are refused), without telemetry or progress bars.
+    garak writes under HOME (its log, plugin cache and report), and temporary files go to
+    TMPDIR: both are the work dir, an emptyDir under a read-only root filesystem. Hugging Face
+    stays offline (nothing is downloaded at scan time; the probes that would are refused),
+    without telemetry or progress bars.
     `timeout_seconds` bounds garak; keep it under the Job's activeDeadlineSeconds (at the
     deadline the script is stopped with SIGTERM and still writes what garak reported).
     """
     return {
         "HOME": work_dir,
+        "TMPDIR": work_dir,
         "XDG_CACHE_HOME": f"{work_dir}/.cache",
         "XDG_CONFIG_HOME": f"{work_dir}/.config",
         "XDG_DATA_HOME": f"{work_dir}/.local/share",
