@@ -14,6 +14,7 @@ WHOLE = ""
 TRAINING = "training"
 DRIFT = "drift"
 SERVING = "serving"
+VALIDATION = "validation"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ LLM_DEPLOYMENT = ChildKinds(
             WHOLE,
             ("ServiceAccount", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"),
             member_kinds=("Secret",),
+        ),
+        Part(
+            VALIDATION,
+            ("ServiceAccount", "ConfigMap", "NetworkPolicy", "Job", "CronJob"),
+            staged=True,
         ),
     ),
 )

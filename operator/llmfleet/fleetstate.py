@@ -35,6 +35,9 @@ class Facts:
     load: float | None = None
     desired: int | None = None
     ready_by_location: tuple[tuple[str, int], ...] = ()
+    # Validated models: per cluster its latest verdict, and each probe's pass rate there.
+    scans: tuple[tuple[str, str], ...] = ()  # cluster, Passed|Failed
+    pass_rates: tuple[tuple[str, str, str, float], ...] = ()  # cluster, probe, detector, rate
 
 
 def _condition(status: Mapping[str, Any], type_: str) -> str:
@@ -82,7 +85,7 @@ def _facts_of(kind: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> 
         )  # fmt: skip
         facts = Facts(
             kind, str(status.get("mode", "")), location, ready, degraded, gpus, clusters,
-            replicas=replicas,
+            replicas=replicas, **_scans(status),
         )  # fmt: skip
         autoscaling = status.get("autoscaling")
         if not spec.get("autoscaling") or not autoscaling:
@@ -124,6 +127,21 @@ def _facts_of(kind: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> 
         kind, str(status.get("option", "")), location, ready, degraded,
         clusters=clusters, stages=stages, drift=drift,
     )  # fmt: skip
+
+
+def _scans(status: Mapping[str, Any]) -> dict[str, Any]:
+    entries = (status.get("validation") or {}).get("clusters") or []
+    finished = [e for e in entries if e.get("verdict") in ("Passed", "Failed")]
+    return {
+        "scans": tuple((str(e["cluster"]), str(e["verdict"])) for e in finished),
+        "pass_rates": tuple(
+            (str(e["cluster"]), str(p.get("probe", "")), str(p.get("detector", "")),
+             float(p["passRate"]))
+            for e in finished
+            for p in e.get("probes") or []
+            if p.get("passRate") is not None
+        ),
+    }  # fmt: skip
 
 
 class FleetState(Collector):
@@ -236,6 +254,28 @@ class FleetState(Collector):
             objects, gpus, placements, sites, stages, degraded, drift, replicas, violations
         )  # fmt: skip
         yield from self._autoscaling(items)
+        yield from self._validation(items)
+
+    @staticmethod
+    def _validation(items: list[tuple[Key, Facts]]) -> Iterator[GaugeMetricFamily]:
+        passed = GaugeMetricFamily(
+            "llmfleet_validation_passed",
+            "Per validated LLMDeployment and cluster: 1 when its latest scan of what it serves "
+            "passed, 0 when it failed (absent before the first scan).",
+            labels=["namespace", "name", "cluster"],
+        )
+        rates = GaugeMetricFamily(
+            "llmfleet_validation_pass_rate",
+            "Per validated LLMDeployment, cluster, garak probe and detector: the share of "
+            "evaluations its latest scan passed.",
+            labels=["namespace", "name", "cluster", "probe", "detector"],
+        )
+        for (_, namespace, name), facts in items:
+            for cluster, verdict in facts.scans:
+                passed.add_metric([namespace, name, cluster], 1 if verdict == "Passed" else 0)
+            for cluster, probe, detector, rate in facts.pass_rates:
+                rates.add_metric([namespace, name, cluster, probe, detector], rate)
+        yield from (passed, rates)
 
     @staticmethod
     def _autoscaling(items: list[tuple[Key, Facts]]) -> Iterator[GaugeMetricFamily]:

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 from llmfleet import labels
 
+# Built from Dockerfile.garak: garak (pinned, without torch) on python:3.11-slim, non-root.
+DEFAULT_VALIDATION_IMAGE = "ghcr.io/llmfleet/garak:0.17.1"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -41,6 +44,8 @@ class Settings:
     gateway_image: str | None = None
     # The drift checker image for MLPipelines without `monitoring.drift.image`.
     drift_image: str | None = None
+    # The scanner image for validations without their own `image` (garak and python).
+    validation_image: str = DEFAULT_VALIDATION_IMAGE
     # Member-cluster Secrets by name (read one by one); empty: every labelled Secret.
     member_secrets: tuple[str, ...] = ()
     # The Prometheus autoscaled models' load is read from (a member may name its own).
@@ -110,6 +115,13 @@ def parse(argv: list[str] | None = None) -> Settings:
         '(env LLMFLEET_DRIFT_IMAGE); it writes {"score": S} to its termination message',
     )
     parser.add_argument(
+        "--validation-image",
+        default=_env("VALIDATION_IMAGE", "") or DEFAULT_VALIDATION_IMAGE,
+        help="scanner image (garak and python) for validations without an image "
+        f"(env LLMFLEET_VALIDATION_IMAGE; default {DEFAULT_VALIDATION_IMAGE}, built from "
+        "Dockerfile.garak)",
+    )
+    parser.add_argument(
         "--egress-cidr",
         action="append",
         default=[c for c in _env("EGRESS_CIDRS", "").split(",") if c],
@@ -163,6 +175,7 @@ def parse(argv: list[str] | None = None) -> Settings:
         egress_cidrs=tuple(args.egress_cidr),
         gateway_image=args.gateway_image,
         drift_image=args.drift_image,
+        validation_image=args.validation_image,
         member_secrets=tuple(args.member_secret),
         prometheus_url=args.prometheus_url.rstrip("/"),
         autoscaling_interval=args.autoscaling_interval,

@@ -75,9 +75,11 @@ def test_the_chart_grants_what_each_child_kind_needs(kind: str) -> None:
 
 
 def test_parts_of_a_kind_name_distinct_kinds_or_carry_stages() -> None:
+    """Parts sharing a cluster tell their children apart by stage; at most one part has no
+    stage (it leaves the staged parts' children alone)."""
     for declared in children.BY_OWNER.values():
         names = [p.name for p in declared.parts]
         assert len(names) == len(set(names))
         shared = [p for p in declared.parts if not p.hub_only]
         if len(shared) > 1:
-            assert all(p.staged for p in shared), declared.owner
+            assert sum(not p.staged for p in shared) <= 1, declared.owner

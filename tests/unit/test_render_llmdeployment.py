@@ -236,8 +236,17 @@ def test_ingress_only_from_gateways_declared_namespaces_and_the_scraper() -> Non
             }
         }
     } in sources
+    # ... and its validation scans.
+    assert {
+        "podSelector": {
+            "matchLabels": {
+                "llmfleet.io/role": "validation",
+                "backend.llmfleet.io/llama": "true",
+            }
+        }
+    } in sources
     namespaces = [
-        s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for s in sources[2:]
+        s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for s in sources[3:]
     ]
     assert namespaces == ["frontend", "monitoring"]
     egress = policies["llama-egress"]["egress"]

@@ -25,6 +25,7 @@ from llmfleet.api.common import (
     cel,
     validations,
 )
+from llmfleet.api.validation import Validation, ValidationStatus
 
 Runtime = Literal["vllm", "tgi", "ollama", "llamacpp", "triton"]
 DEFAULT_RUNTIME: Runtime = "vllm"
@@ -207,6 +208,13 @@ class LLMDeploymentSpec(ApiModel):
                 reason="FieldValueForbidden",
             ),
             cel(
+                f"!({MANAGED}) || !has(self.validation)",
+                "a managed LLMDeployment has no model server in a member cluster to scan: "
+                "remove spec.validation",
+                field_path=".validation",
+                reason="FieldValueForbidden",
+            ),
+            cel(
                 f"!({OLLAMA}) || !has(self.args) || size(self.args) == 0",
                 "ollama serve takes no arguments: remove spec.args (runtime ollama)",
                 field_path=".args",
@@ -251,6 +259,9 @@ class LLMDeploymentSpec(ApiModel):
     """The provider endpoint; required when placement.management is managed."""
     segmentation: SegmentationOverrides | None = None
     """Additions to the segmentation the mode decides."""
+    validation: Validation | None = None
+    """A red-team scan (garak) of each placement before gateways route to it, and on a
+    schedule. Default: off."""
 
 
 class ClusterPlacement(ApiModel):
@@ -276,6 +287,9 @@ class ClusterPlacement(ApiModel):
     """Replicas ready in this cluster."""
     endpoint: str = Field(default="", max_length=2048)
     """OpenAI-compatible base URL of the model in this cluster."""
+    validation: str = Field(default="", max_length=16)
+    """With spec.validation: the verdict of this cluster's latest scan of what it serves
+    (Passed, Failed, Running, Pending, Unknown)."""
 
 
 class CandidateDecision(ApiModel):
@@ -326,11 +340,13 @@ class LLMDeploymentStatus(ApiModel):
     """Security roles applied and the objects realizing them."""
     autoscaling: AutoscalingStatus | None = None
     """The load read and the replicas it asks for, with autoscaling on."""
+    validation: ValidationStatus | None = None
+    """The scans' results, with spec.validation."""
     child_clusters: list[ClusterName] = Field(default_factory=list, max_length=64)
     """Member clusters holding objects of this model; each is cleaned when it no longer
     should."""
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
-    """Ready, Placed, Segmented, Degraded."""
+    """Ready, Placed, Segmented, Degraded; Autoscaling and Validated when configured."""
 
 
 class LLMDeployment(ApiModel):

@@ -15,6 +15,7 @@ from llmfleet.api.common import (
     StagePlacement,
 )
 from llmfleet.api.llmdeployment import Runtime
+from llmfleet.api.validation import Validation
 
 URI_PATTERN = r"^(hf|pvc|oci|s3)://.+"
 
@@ -76,6 +77,10 @@ class InferenceStage(ApiModel):
     """GPUs per replica."""
     replicas: int = Field(default=1, ge=0, le=64)
     """Model server replicas."""
+    validation: Validation | None = None
+    """A red-team scan (garak) of each newly trained run, served by a candidate
+    LLMDeployment, before inference moves to it; a run that fails keeps the current one
+    serving. Also passed to the inference LLMDeployment (scheduled re-validation)."""
 
 
 class EndpointStage(ApiModel):
@@ -168,6 +173,11 @@ class RunRecord(ApiModel):
     """Artifact URI of the run."""
     succeeded_at: str | None = Field(default=None, max_length=64)
     """When training succeeded (RFC 3339)."""
+    validation: str = Field(default="", max_length=16)
+    """With inference.validation: Passed (inference may move to it), Failed (its rollout
+    is blocked) or empty (not scanned yet)."""
+    validation_message: str = Field(default="", max_length=1024)
+    """What its scan found."""
 
 
 class DriftStatus(ApiModel):

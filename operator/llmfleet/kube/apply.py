@@ -80,7 +80,8 @@ def sync(
 
     `stage` narrows the children to one stage of the owner (its other stages may share the
     cluster and kinds); kinds in `create_only` are written once and then left as they are
-    (a Job's pod template is immutable: a changed Job is a new Job, under a new name). With
+    (a Job's pod template is immutable: a changed Job is a new Job, under a new name); without
+    `stage`, children of the owner's stages are not this part's and are left alone. With
     `refuse_foreign`, a child whose name is taken by an object without the owner's label
     raises ForeignObjectError instead of being taken over. `before_first_write` runs once,
     before anything is written (creating the namespace in a member cluster)."""
@@ -92,6 +93,7 @@ def sync(
         ref({"kind": kind, **item}): {"kind": kind, **item}
         for kind in kinds
         for item in client.list(kind, namespace, selector)
+        if stage is not None or labels.STAGE not in (item["metadata"].get("labels") or {})
     }
     for obj in desired:
         stamped = with_hash(obj)

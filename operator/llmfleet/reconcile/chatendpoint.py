@@ -48,6 +48,7 @@ from llmfleet.reconcile.gather import (
 from llmfleet.reconcile.llmdeployment import serving_placement, serving_placements
 from llmfleet.reconcile.reads import Context
 from llmfleet.render import gateway
+from llmfleet.render import validation as scan_render
 from llmfleet.render.common import Owner, Rendered, child_metadata
 from llmfleet.render.runtimes import RUNTIMES
 
@@ -97,6 +98,8 @@ class BackendInfo:
     field: str = ""
     managed: bool = False
     refused: bool = False  # forbidden by a FleetPolicy: left out of every gateway
+    # Its model enforces validation and no placement passed: left out of every gateway.
+    held_back: str = ""
     asleep: bool = False  # scaled to zero: a request through a gateway wakes it
     sleeps: bool = False  # autoscaled down to zero when idle
 
@@ -104,6 +107,8 @@ class BackendInfo:
     def state(self) -> str:
         if self.refused:
             return "Refused"
+        if self.held_back:
+            return "NotValidated"
         if self.asleep:
             return "Asleep"
         return {True: "Ready", False: "NotReady", None: "Unknown"}[self.ready]
@@ -163,7 +168,7 @@ class SiteFacts:
         return modes.MANAGED_LOCATION if self.site.management == "managed" else self.site.location
 
     def allowed(self, info: BackendInfo) -> list[Route]:
-        if info.refused:
+        if info.refused or info.held_back:
             return []
         return [r for r in info.routes if (info.name, r.cluster) not in self.forbidden]
 
@@ -253,15 +258,39 @@ def resolve_one(
         for p in serving_placements(status)
     ):
         ready = True  # some of its clusters serve: a short or silent one does not stop them
+    routes, held_back = validated_routes(
+        llm, status, routes_of(status, llm.placement.location), ref.name
+    )
     return BackendInfo(
         name=name, location=llm.placement.location, model=f"hosted_vllm/{llm.model.name}",
         ready=ready, url=f"http://{service_name(ref.name)}.{namespace}.svc:{port}/v1",
         llm_deployment=ref.name, llm_spec=llm, cluster=serving.get("cluster") or None,
         port=port, weight=weight, fallback_only=fallback_only, why=why,
-        routes=routes_of(status, llm.placement.location), field=field_name,
+        routes=routes, held_back=held_back, field=field_name,
         asleep=ready_condition.get("reason") == "ScaledToZero",
         sleeps=llm.autoscaling is not None and llm.autoscaling.min_replicas == 0,
     )  # fmt: skip
+
+
+def validated_routes(
+    llm: LLMDeploymentSpec, status: Mapping[str, Any], routes: tuple[Route, ...], name: str
+) -> tuple[tuple[Route, ...], str]:
+    """With spec.validation.enforce, the routes to placements whose latest scan of what the
+    spec serves passed; and, when none did, why the model is held back."""
+    if llm.validation is None or not llm.validation.enforce:
+        return routes, ""
+    found = status.get("validation") or {}
+    current = found.get("revision") == scan_render.revision(llm)
+    passed = {
+        str(p.get("cluster"))
+        for p in status.get("placements") or []
+        if current and p.get("validation") == "Passed"
+    }
+    kept = tuple(r for r in routes if r.cluster in passed)
+    if kept:
+        return kept, ""
+    why = str(found.get("message") or "") if current else ""
+    return (), f"LLMDeployment {name} has not passed validation: {why or 'not scanned yet'}"
 
 
 def routes_of(status: Mapping[str, Any], location: str) -> tuple[Route, ...]:
@@ -640,7 +669,7 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
     backends = [
         {
             "name": b.name, "location": b.location, "url": b.url,
-            "ready": bool(b.ready) and not b.refused,
+            "ready": bool(b.ready) and not b.refused and not b.held_back,
             "state": b.state, "cluster": b.cluster or "",
         }
         for b in facts.backends
@@ -747,11 +776,14 @@ def readiness(
     if not all(s["ready"] for s in sites):
         waiting = ", ".join(f"the {s['location']} site" for s in sites if not s["ready"])
         return False, "SitesStarting", f"waiting for {waiting}"
-    serving = [b for b in facts.backends if b.ready and not b.refused]
+    serving = [b for b in facts.backends if b.ready and not b.refused and not b.held_back]
     if not serving:
         silent = [b for b in facts.backends if b.ready is None]
         if silent:
             return None, "BackendUnreachable", unreachable_message(silent)
+        held = [b.held_back for b in facts.backends if b.held_back]
+        if held:
+            return False, "NotValidated", "; ".join(held)[:MESSAGE_LIMIT]
         return False, "NoBackendReady", "no backend is ready yet"
     if pending and not reachable_everywhere:
         return False, "CrossClusterPending", "; ".join(pending)

@@ -17,13 +17,15 @@ from llmfleet.api.llmdeployment import (
     LLMDeploymentSpec,
     LLMDeploymentStatus,
 )
-from llmfleet.children import LLM_DEPLOYMENT, WHOLE
+from llmfleet.children import LLM_DEPLOYMENT, VALIDATION, WHOLE
+from llmfleet.kube.rest import KubeError
 from llmfleet.placement import autoscale, modes
 from llmfleet.placement import fleet as placement
 from llmfleet.placement.capacity import Assumption
 from llmfleet.placement.clusters import IN_CLUSTER, MemberCluster
 from llmfleet.placement.policy import Residency, Violation
 from llmfleet.placement.select import selector_matches, shape_of
+from llmfleet.reconcile import validation as validating
 from llmfleet.reconcile.engine import (
     UNKNOWN,
     Desired,
@@ -37,10 +39,12 @@ from llmfleet.reconcile.gather import check_secrets, member_list, mirrored_secre
 from llmfleet.reconcile.load import Interest
 from llmfleet.reconcile.reads import Context
 from llmfleet.render import llmdeployment as render
+from llmfleet.render import validation as scan_render
 from llmfleet.render.common import Owner, Rendered
 
 KIND = "LLMDeployment"
 PART = LLM_DEPLOYMENT.part(WHOLE)
+VALIDATION_PART = LLM_DEPLOYMENT.part(VALIDATION)
 CONDITIONS = ("Ready", "Placed", "Segmented", "Degraded")
 SERVING_STATES = ("Placed", "Unknown")
 
@@ -105,6 +109,15 @@ class Facts:
     # Replicas across the fleet: spec.replicas, or what the load asks for with autoscaling.
     replicas: int = 0
     scaling: autoscale.Scaling | None = None
+    # With spec.validation: the served revision, the scans per placed cluster, the scanner
+    # image, and whether an MLPipeline's candidate already passed this revision.
+    revision: str = ""
+    scans: dict[str, validating.ClusterScans] = field(default_factory=dict)
+    validation_image: str = ""
+    carried: bool = False
+    # What status says per placed cluster, and in all, once reported.
+    scan_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    validated: tuple[bool | None, str, str] | None = None
 
     def settled(self) -> bool:
         """Whether the decided shares serve every replica, so what else runs can go."""
@@ -240,7 +253,45 @@ def gather(subject: Subject, ctx: Context) -> Facts:
             facts.unreachable[cluster] = "its API server does not answer"
         else:
             facts.leaving[cluster] = ready
+    if spec.validation is not None:
+        _gather_scans(facts, ctx)
     return facts
+
+
+def _gather_scans(facts: Facts, ctx: Context) -> None:
+    """The scans of the served revision in each placed cluster."""
+    spec, owner = facts.spec, facts.owner
+    validation = spec.validation
+    if validation is None:  # pragma: no cover - the caller checks
+        return
+    facts.revision = scan_render.revision(spec)
+    facts.validation_image = validation.image or ctx.settings.validation_image
+    body = ctx.reads.resource(KIND, owner.namespace, owner.name) or {}
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    facts.carried = annotations.get(labels.VALIDATED_REVISION) == facts.revision
+    old = {
+        str(e.get("cluster")): e for e in (facts.old.get("validation") or {}).get("clusters") or []
+    }
+    for cluster, share in facts.shares.items():
+        before = old.get(cluster, {})
+        if share.silent:
+            facts.scans[cluster] = validating.silent_entry(cluster, before, facts.revision)
+            continue
+        jobs = member_list(
+            ctx.fleet, share.member, "Job", owner.namespace, f"{labels.OWNER}={owner.label}"
+        )
+        if jobs is None:
+            facts.scans[cluster] = validating.silent_entry(cluster, before, facts.revision)
+            continue
+        try:
+            facts.scans[cluster] = validating.gather(
+                ctx.fleet.client(share.member), cluster, owner, rev=facts.revision, jobs=jobs,
+                old=before, validation=validation,
+            )  # fmt: skip
+        except KubeError as error:
+            if not error.transient:
+                raise
+            facts.scans[cluster] = validating.silent_entry(cluster, before, facts.revision)
 
 
 def _autoscale(
@@ -423,6 +474,7 @@ def plan(facts: Facts) -> Plan:
                 metrics_namespace=facts.metrics_namespace, replicas=before,
             )  # fmt: skip
         result.add(Desired(cluster, PART, [*share.mirrored, *rendered.objects]))
+        plan_scans(facts, cluster, share, result)
     for previous in facts.previous:
         cluster = str(previous.get("cluster"))
         if cluster in facts.shares:
@@ -432,7 +484,29 @@ def plan(facts: Facts) -> Plan:
         if cluster in facts.unreachable or not settled or facts.decision is None:
             # Silent, still serving, or nothing decided: left as it is, never deleted blind.
             result.add(Desired(cluster, PART, None))
+            if facts.spec.validation is not None:
+                result.add(Desired(cluster, VALIDATION_PART, None))
     return result
+
+
+def plan_scans(facts: Facts, cluster: str, share: Share, result: Plan) -> None:
+    """A placement's scan objects; its Job once a replica is ready and nothing scanned what
+    it serves (kept afterwards: its pod holds the result)."""
+    validation = facts.spec.validation
+    scans = facts.scans.get(cluster)
+    if validation is None or scans is None:
+        return
+    if scans.silent:
+        result.add(Desired(cluster, VALIDATION_PART, None))
+        return
+    start = share.ready > 0 and scans.result is None and not facts.carried
+    objects = scan_render.scan_objects(
+        facts.spec, validation, facts.owner, rev=facts.revision, image=facts.validation_image,
+        model_url=share.rendered.url, location=share.allocation.location,
+        in_owner_cluster=share.member.kubeconfig is None,
+        run_now=start or scans.initial_exists,
+    )  # fmt: skip
+    result.add(Desired(cluster, VALIDATION_PART, objects, create_only=("Job",)))
 
 
 def report(facts: Facts, plan: Plan, executed: Executed) -> tuple[dict[str, Any], list[Event]]:
@@ -447,8 +521,8 @@ def report(facts: Facts, plan: Plan, executed: Executed) -> tuple[dict[str, Any]
     for finding in executed.findings:
         if finding.severity == UNKNOWN and finding.cluster in facts.shares:
             facts.unreachable.setdefault(finding.cluster, finding.message)
+    events = report_scans(facts)
     placements = status.placements(decision, plan, executed)
-    events = []
     before = sorted(str(p.get("cluster")) for p in facts.previous if p.get("state") == "Placed")
     after = sorted(p["cluster"] for p in placements if p["state"] == "Placed")
     if after and after != before:
@@ -459,6 +533,36 @@ def report(facts: Facts, plan: Plan, executed: Executed) -> tuple[dict[str, Any]
         if known.get("desiredReplicas", facts.spec.replicas) != scaled.replicas:
             events.append(Event("Normal", scaled.reason, scaled.message))
     return status.decided(decision, placements), events
+
+
+def report_scans(facts: Facts) -> list[Event]:
+    """Each placed cluster's validation entry and the Validated condition; an Event for each
+    scan that finished since the stored status."""
+    validation = facts.spec.validation
+    if validation is None:
+        return []
+    for cluster, share in facts.shares.items():
+        scans = facts.scans.get(cluster)
+        if scans is None:
+            continue
+        scans.silent = scans.silent or cluster in facts.unreachable
+        facts.scan_entries[cluster] = validating.entry(
+            scans, facts.revision, ready=share.ready, carried=facts.carried,
+            job=scan_render.job_name(facts.owner, facts.revision),
+        )  # fmt: skip
+    entries = list(facts.scan_entries.values())
+    facts.validated = validating.condition(entries, validation)
+    old = (facts.old.get("validation") or {}).get("clusters") or []
+    events = []
+    for verdict, entry in validating.changed_verdicts(old, entries):
+        where = f"{entry['cluster']} (Job {entry.get('job', '')})"
+        if verdict == validating.PASSED:
+            events.append(Event("Normal", "Validated", f"{where}: {entry.get('message', '')}"))
+        else:
+            gate = "; gateways do not route to it there" if validation.enforce else ""
+            message = f"{where}: {entry.get('message', '')}{gate}"
+            events.append(Event("Warning", "ValidationFailed", message[:1024]))
+    return events
 
 
 class Status:
@@ -485,6 +589,14 @@ class Status:
             base["decision"] = self._decision(self.facts.decision)
         if self.facts.scaling is not None:
             base["autoscaling"] = self._autoscaling(self.facts.scaling)
+        validation = self.facts.spec.validation
+        if validation is not None and self.facts.validated is not None:
+            base["validation"] = validating.summary(
+                list(self.facts.scan_entries.values()), self.facts.revision, validation,
+                self.facts.validated,
+            )  # fmt: skip
+        elif validation is not None and self.old.get("validation"):
+            base["validation"] = self.old["validation"]  # nothing new is known
         return base
 
     def _autoscaling(self, scaling: autoscale.Scaling) -> dict[str, Any]:
@@ -602,6 +714,9 @@ class Status:
                 else ready,
                 "endpoint": share.rendered.url,
             }
+            scanned = facts.scan_entries.get(cluster)
+            if scanned is not None:
+                entry["validation"] = scanned["verdict"]
             if share.allocation.role == "overflow" and share.allocation.room:
                 entry["roomSince"] = facts.before(cluster).get("roomSince") or facts.now
             entries.append(self._since(entry))
@@ -697,10 +812,18 @@ class Status:
             ("Segmented", *segmented),
             ("Degraded", *degraded),
         ]
-        if facts.scaling is not None:
-            scaling = facts.scaling
-            items.append(("Autoscaling", scaling.has_data, scaling.reason, scaling.message))
+        items += self._optional_conditions()
         return {**self._base(placements, segmentation), "conditions": self._conditions(items)}
+
+    def _optional_conditions(self) -> list[tuple[str, bool | None, str, str]]:
+        """Autoscaling and Validated, for models that have them."""
+        items: list[tuple[str, bool | None, str, str]] = []
+        scaling = self.facts.scaling
+        if scaling is not None:
+            items.append(("Autoscaling", scaling.has_data, scaling.reason, scaling.message))
+        if self.facts.validated is not None:
+            items.append(("Validated", *self.facts.validated))
+        return items
 
     def _readiness(
         self,

@@ -202,6 +202,7 @@ def self_managed(
         callers=[
             {labels.ROLE: "gateway", backend: "true"},  # gateways that route to this model
             {labels.ROLE: "drift-monitor", backend: "true"},  # its pipeline's drift checks
+            {labels.ROLE: "validation", backend: "true"},  # its validation scans
         ],
     )  # fmt: skip
     uri = spec.model.uri or f"hf://{spec.model.name}"

@@ -26,6 +26,8 @@ PUBLIC_SOURCES = ("hf://", "s3://", "oci://")
 DRIFT_DEADLINE_SECONDS = 600
 JOB_NAME_LIMIT = 63  # Job names become pod label values
 CRONJOB_NAME_LIMIT = 52  # the CronJob controller appends an 11-character suffix
+# On the inference LLMDeployments: the run they serve.
+RUN_ANNOTATION = f"{labels.GROUP}/run"
 
 
 @dataclass(frozen=True)
@@ -188,8 +190,19 @@ def training(
     return [account, *stage_policies, job]
 
 
-def inference(spec: MLPipelineSpec, owner: Owner, run: Run) -> dict[str, Any]:
-    """The LLMDeployment serving `run`'s artifact, owned by the pipeline (same name)."""
+def candidate_name(owner: Owner) -> str:
+    return f"{bounded(owner.name, 63 - 10)}-candidate"
+
+
+def inference(
+    spec: MLPipelineSpec,
+    owner: Owner,
+    run: Run,
+    *,
+    validated_revision: str | None = None,
+) -> dict[str, Any]:
+    """The LLMDeployment serving `run`'s artifact, owned by the pipeline (same name). With
+    `validated_revision`, a scan of it already passed (as a candidate): not scanned again."""
     stage = spec.inference
     placement = stage.placement.model_dump(by_alias=True, exclude_none=True)
     llm_spec: dict[str, Any] = {
@@ -202,14 +215,30 @@ def inference(spec: MLPipelineSpec, owner: Owner, run: Run) -> dict[str, Any]:
         llm_spec["image"] = stage.image
     if stage.gpu:
         llm_spec["gpu"] = stage.gpu.model_dump(by_alias=True, exclude_none=True)
+    if stage.validation:
+        llm_spec["validation"] = stage.validation.model_dump(by_alias=True, exclude_none=True)
     metadata = child_metadata(owner, owner.name, in_owner_cluster=True)
-    metadata["annotations"] = {f"{labels.GROUP}/run": run.id}
+    metadata["annotations"] = {RUN_ANNOTATION: run.id}
+    if validated_revision:
+        metadata["annotations"][labels.VALIDATED_REVISION] = validated_revision
     return {
         "apiVersion": owner.api_version,
         "kind": "LLMDeployment",
         "metadata": metadata,
         "spec": llm_spec,
     }
+
+
+def candidate(spec: MLPipelineSpec, owner: Owner, run: Run) -> dict[str, Any]:
+    """A newly trained run's model, served by its own LLMDeployment that no gateway routes
+    to, scanned once (no schedule) before inference moves to the run."""
+    obj = inference(spec, owner, run)
+    obj["metadata"]["name"] = candidate_name(owner)
+    validation = dict(obj["spec"].get("validation") or {})
+    validation.pop("schedule", None)
+    obj["spec"]["validation"] = {**validation, "enforce": True}
+    obj["spec"]["replicas"] = 1
+    return obj
 
 
 def endpoint(spec: MLPipelineSpec, owner: Owner) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from llmfleet.reconcile.engine import (
 from llmfleet.reconcile.gather import member_named, reachable
 from llmfleet.reconcile.llmdeployment import serving_placement
 from llmfleet.reconcile.mlpipeline import drift as drifts
+from llmfleet.reconcile.mlpipeline import gate as gating
 from llmfleet.reconcile.mlpipeline.runs import (
     MAX_RUNS,
     Stage,
@@ -163,6 +164,7 @@ class PipelinePlan(Plan):
     training: Stage | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
     serving: render.Run | None = None
+    gate: gating.Gate | None = None
     # Where the model serves and its in-cluster URL, once placed.
     model_site: dict[str, Any] = field(default_factory=dict)
 
@@ -174,13 +176,24 @@ def plan(facts: Facts) -> PipelinePlan:
     runs = facts.runs
     if record is not None:
         runs = [record, *[r for r in runs if r["id"] != record["id"]]][:MAX_RUNS]
+    previous = str(facts.old.get("servingRun", ""))
+    candidate = None
+    if spec.inference.validation is not None:
+        result.gate = gating.decide(
+            spec, owner, facts.training.run, runs=runs, previous=previous, owned=facts.owned
+        )
+        runs, serving, candidate = result.gate.runs, result.gate.serving, result.gate.candidate
+    else:
+        serving = serving_run(facts.training.run, runs, previous)
     result.runs = runs
-    serving = serving_run(facts.training.run, runs, str(facts.old.get("servingRun", "")))
     result.serving = serving
     hub = ML_PIPELINE.part(SERVING)
     desired = []
     if serving is not None and facts.serves():
-        desired.append(render.inference(spec, owner, serving))
+        validated = gating.validated_revision(spec, owner, serving, runs)
+        desired.append(render.inference(spec, owner, serving, validated_revision=validated))
+        if candidate is not None:
+            desired.append(candidate)
         if not facts.refused.get("endpoint"):
             desired.append(render.endpoint(spec, owner))
     result.add(Desired(IN_CLUSTER, hub, desired, refuse_foreign=True))
@@ -354,7 +367,9 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
     drift = drifts.result_of(facts.drift, serving is not None, silent)
     trained = training.phase == "Succeeded"
     up = inference.phase == "Running" and endpoint.phase == "Running"
-    ready_value, ready_reason, ready_message = readiness(facts.training.run, serving, stages)
+    ready_value, ready_reason, ready_message = readiness(
+        facts.training.run, serving, stages, planned.gate
+    )
     trouble = [s for s in stages if s.phase in TROUBLE]
     serving_message = "the endpoint is not serving yet"
     if up and serving is not None:
@@ -394,7 +409,10 @@ def report(facts: Facts, planned: Plan, executed: Executed) -> tuple[dict[str, A
 
 
 def readiness(
-    run: render.Run, serving: render.Run | None, stages: list[Stage]
+    run: render.Run,
+    serving: render.Run | None,
+    stages: list[Stage],
+    gate: gating.Gate | None = None,
 ) -> tuple[bool | None, str, str]:
     training, inference, endpoint = stages
     keeps = f"; run {serving.id} keeps serving" if serving and serving.id != run.id else ""
@@ -409,6 +427,12 @@ def readiness(
         return False, training.reason, training.message + keeps
     if training.phase != "Succeeded":
         return False, "Training", training.message + keeps
+    if gate is not None and gate.blocked is not None:
+        found = gate.blocked.get("validationMessage") or "its scan failed"
+        return False, "RolloutBlocked", f"run {run.id} failed validation: {found}{keeps}"
+    if gate is not None and gate.candidate is not None:
+        name = gate.candidate["metadata"]["name"]
+        return False, "Validating", f"run {run.id} is being validated (LLMDeployment {name}){keeps}"
     for stage in (inference, endpoint):
         if stage.phase == "Unknown":
             return None, stage.reason, stage.message
@@ -430,6 +454,12 @@ def transition_events(
             continue
         kind = "Warning" if stage.phase in TROUBLE else "Normal"
         events.append(Event(kind, f"{name.capitalize()}{stage.phase}", stage.message))
+    before_runs = {r.get("id"): r.get("validation") for r in old.get("runs") or []}
+    for record in new.get("runs") or []:
+        verdict = record.get("validation")
+        if verdict == "Failed" and before_runs.get(record.get("id")) != "Failed":
+            found = record.get("validationMessage") or "its scan failed"
+            events.append(Event("Warning", "RolloutBlocked", f"run {record['id']}: {found}"))
     was, now = old.get("servingRun"), new.get("servingRun")
     if was and now and was != now:
         events.append(Event("Normal", "RolledOut", f"inference moved from run {was} to run {now}"))

@@ -12,7 +12,7 @@ from llmfleet.api.mlpipeline import Drift
 from llmfleet.children import DRIFT
 from llmfleet.kube.cluster import ClusterApi
 from llmfleet.placement.clusters import MemberCluster
-from llmfleet.reconcile.mlpipeline.runs import job_pods
+from llmfleet.reconcile.jobs import job_pods
 from llmfleet.render.common import Owner
 
 

@@ -23,12 +23,12 @@ from llmfleet.placement.clusters import MemberCluster
 from llmfleet.placement.policy import Violation
 from llmfleet.placement.select import Decision, candidates, decide, shape_of
 from llmfleet.reconcile.gather import Where, member_list
+from llmfleet.reconcile.jobs import job_phase, job_pods
 from llmfleet.reconcile.reads import Context
 from llmfleet.render import mlpipeline as render
 from llmfleet.render.common import Owner
 
 MAX_RUNS = 32
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 
 @dataclass
@@ -158,16 +158,6 @@ def place_run(
     return Where(decision, tuple(members)), queued
 
 
-def job_phase(job: Mapping[str, Any]) -> str:
-    status = job.get("status") or {}
-    done = {c["type"] for c in status.get("conditions") or [] if c.get("status") == "True"}
-    if "Complete" in done:
-        return "Succeeded"
-    if "Failed" in done:
-        return "Failed"
-    return "Running" if status.get("ready") else "Pending"
-
-
 def job_stage(
     training: Training, job: Mapping[str, Any] | None, cluster: str
 ) -> tuple[Stage, dict[str, Any] | None]:
@@ -216,11 +206,6 @@ def job_stage(
 def pods_say(client: ClusterApi, namespace: str, job: str, phase: str) -> str:
     pods = job_pods(client, namespace, job)
     return failed_pod_message(pods) if phase == "Failed" else pending_pod_message(pods)
-
-
-def job_pods(client: ClusterApi, namespace: str, job: str) -> list[dict[str, Any]]:
-    pods = client.list("Pod", namespace, f"{JOB_NAME_LABEL}={job}")
-    return sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
 
 
 def failed_pod_message(pods: Sequence[Mapping[str, Any]]) -> str:
