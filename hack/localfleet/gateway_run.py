@@ -1,6 +1,8 @@
 """Runs a gateway exactly as the operator rendered it, on 127.0.0.1, with LiteLLM from
 .venv-gateway: the ConfigMap's files, and the environment built from the Deployment (Secret
-references resolved the way the kubelet would)."""
+references resolved the way the kubelet would). The objects come from a cluster
+(`rendered_gateway`) or straight from the operator's render functions
+(`gateway_from_objects`)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,18 +34,45 @@ def rendered_gateway(
 ) -> dict[str, str]:
     """Writes the gateway's config files into `workdir`; returns its resolved environment."""
     core = client.CoreV1Api(api)
-    workdir.mkdir(parents=True, exist_ok=True)
-    for file_name, text in core.read_namespaced_config_map(name, namespace).data.items():
-        (workdir / file_name).write_text(text)
+    config_map = api.sanitize_for_serialization(core.read_namespaced_config_map(name, namespace))
     deployment = client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
+
+    def secret(secret_name: str, key: str) -> str:
+        data = core.read_namespaced_secret(secret_name, namespace).data
+        return base64.b64decode(data[key]).decode()
+
+    return write_gateway(config_map, api.sanitize_for_serialization(deployment), workdir, secret)
+
+
+def gateway_from_objects(
+    objects: Sequence[Mapping[str, Any]], workdir: Path, secrets: Mapping[tuple[str, str], str]
+) -> dict[str, str]:
+    """The same from a site's rendered objects (gateway.self_managed_site), no cluster needed:
+    `secrets` holds the value of each Secret key the Deployment refers to, by (name, key)."""
+    by_kind = {obj["kind"]: obj for obj in objects}
+    return write_gateway(
+        by_kind["ConfigMap"], by_kind["Deployment"], workdir, lambda name, key: secrets[(name, key)]
+    )
+
+
+def write_gateway(
+    config_map: Mapping[str, Any],
+    deployment: Mapping[str, Any],
+    workdir: Path,
+    secret: Callable[[str, str], str],
+) -> dict[str, str]:
+    """Writes the ConfigMap's files into `workdir`; returns the gateway container's environment
+    with each Secret reference resolved by `secret(name, key)`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for file_name, text in (config_map.get("data") or {}).items():
+        (workdir / file_name).write_text(text)
     env = {}
-    for var in deployment.spec.template.spec.containers[0].env:
-        if var.value is not None:
-            env[var.name] = var.value
+    for var in deployment["spec"]["template"]["spec"]["containers"][0].get("env") or []:
+        if var.get("value") is not None:
+            env[var["name"]] = var["value"]
             continue
-        ref = var.value_from.secret_key_ref
-        secret = core.read_namespaced_secret(ref.name, namespace)
-        env[var.name] = base64.b64decode(secret.data[ref.key]).decode()
+        ref = var["valueFrom"]["secretKeyRef"]
+        env[var["name"]] = secret(ref["name"], ref["key"])
     return env | {"PYTHONPATH": str(workdir), "HOME": str(workdir)}
 
 
@@ -114,6 +143,39 @@ class LocalGateway:
                 return error.code, found, json.loads(text)
             except ValueError:
                 return error.code, found, text
+
+    def stream(
+        self, key: str | None, content: str, model: str = "chat-default"
+    ) -> tuple[int, list[Any], str]:
+        """A streamed chat completion: status, the JSON of each `data:` event up to `[DONE]`
+        (an error answer's JSON body as the one event when the status is not 200), and the raw
+        body."""
+        body = {"model": model, "messages": [{"role": "user", "content": content}], "stream": True}
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/v1/chat/completions", json.dumps(body).encode(), headers
+        )
+        try:
+            with processes.LOOPBACK.open(request, timeout=60) as response:
+                raw = response.read().decode()
+                status = response.status
+        except urllib.error.HTTPError as error:
+            raw = error.read().decode()
+            try:
+                return error.code, [json.loads(raw)], raw
+            except ValueError:
+                return error.code, [], raw
+        events = []
+        for line in raw.splitlines():
+            if not line.startswith("data:"):
+                continue
+            data = line.removeprefix("data:").strip()
+            if data == "[DONE]":
+                break
+            events.append(json.loads(data))
+        return status, events, raw
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.port}/metrics/"
