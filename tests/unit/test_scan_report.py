@@ -468,6 +468,7 @@ mode = os.environ["FAKE_GARAK"]
 work = pathlib.Path(os.environ["LLMFLEET_SCAN_WORK_DIR"])
 report = work / "report" / "scan.report.jsonl"
 print("fake garak", mode, sys.argv[1:], flush=True)
+(work / "garak.pid").write_text(str(os.getpid()))
 records = [{"entry_type": "start_run setup", "transient.active_probes": ["probes.dan.Dan_11_0"]},
            {"entry_type": "init", "garak_version": "0.17.1"}]
 if mode in ("partial", "complete", "hang-after-report"):
@@ -520,6 +521,10 @@ def pod_run(tmp_path: Path) -> Any:
             time.sleep(term_after)
             process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)
+        # garak never outlives the script.
+        pid = int((work_dir / "garak.pid").read_text())
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
         return process.returncode, log.read_text()
 
     return run

@@ -325,15 +325,20 @@ def main() -> int:
 
     started = time.monotonic()
     argv = [sys.executable, "-m", "garak", "--config", str(config_dir / CONFIG_FILE)]
-    garak = _Garak(argv)
     stopped_by: list[int] = []
+    running: list[_Garak] = []
 
     def forward(signum: int, _: FrameType | None) -> None:
         # The Job's deadline or a deletion: stop garak, still write what it reported.
         stopped_by.append(signum)
-        garak.terminate()
+        for child in running:
+            child.terminate()
 
     signal.signal(signal.SIGTERM, forward)
+    garak = _Garak(argv)
+    running.append(garak)
+    if stopped_by:  # stopped while garak was starting
+        garak.terminate()
     exit_code = garak.wait(timeout)
     seconds = time.monotonic() - started
 
