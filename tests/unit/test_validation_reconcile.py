@@ -330,3 +330,30 @@ def test_gateways_route_to_a_placement_only_once_it_passed_when_enforced(
         ready = condition(status, "Ready")
         assert (ready["status"], ready["reason"]) == ("False", "NotValidated")
         assert "has not passed validation" in ready["message"]
+
+
+def test_a_revision_its_pipeline_candidate_passed_is_not_scanned_again() -> None:
+    h = Harness()
+    h.create("LLMDeployment", "m", MODEL)
+    h.fleet.hub.objects[("LLMDeployment", NS, "m")]["metadata"]["annotations"] = {
+        labels.VALIDATED_REVISION: revision()
+    }
+    h.reconcile(LLM, "m")
+    model_ready(h)
+    h.reconcile(LLM, "m")
+    status = h.status("LLMDeployment", "m")
+    assert f"Job/{job_name()}" not in h.fleet.cluster("onprem").names("Job")
+    assert condition(status, "Validated")["status"] == "True"
+    assert status["validation"]["clusters"][0]["reason"] == "Carried"
+
+
+def test_probes_garak_lacks_or_that_would_download_are_refused_naming_the_field() -> None:
+    h = Harness()
+    spec = copy.deepcopy(MODEL)
+    spec["validation"]["probes"] = ["promptinject", "realtoxicityprompts", "nosuchmodule"]
+    status = placed(h, spec)
+    ready = condition(status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "spec.validation.probes[1]: realtoxicityprompts" in ready["message"]
+    assert "spec.validation.probes[2]: 'nosuchmodule'" in ready["message"]
+    assert not h.fleet.cluster("onprem").names()

@@ -8,11 +8,9 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from llmfleet.api.common import ApiModel
+from llmfleet.scan.probes import DEFAULT_PROBES, DEFAULT_PROMPT_CAP, probe_problem
 
-# A short, string-detector-only set: prompt injection (hijacked output), one jailbreak and one
-# encoding injection, a few seconds against a small model. None of them downloads anything.
-DEFAULT_PROBES = ("promptinject", "dan.Dan_11_0", "encoding.InjectBase64")
-DEFAULT_PROMPTS_PER_PROBE = 10
+DEFAULT_PROMPTS_PER_PROBE = DEFAULT_PROMPT_CAP
 CRON = r"^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$"
 
 Probe = Annotated[
@@ -110,3 +108,16 @@ class ValidationStatus(ApiModel):
     """Whether gateways route only to placements that passed."""
     clusters: list[ClusterValidation] = Field(default_factory=list, max_length=64)
     """Per placement's cluster."""
+
+
+def probe_problems(validation: Validation | None, field_path: str) -> str:
+    """What is wrong with the probes a scan names (unknown to garak, or needing downloads
+    the scanner may not make), each with its field; empty when nothing is."""
+    if validation is None:
+        return ""
+    found = [
+        f"{field_path}.probes[{index}]: {problem}"
+        for index, entry in enumerate(validation.probes)
+        if (problem := probe_problem(entry))
+    ]
+    return "; ".join(found)

@@ -206,6 +206,7 @@ def gather(subject: Subject, ctx: Context) -> Facts:
             spec.managed.api_key_secret_ref if spec.managed else None,
         ],
     )
+    validating.check_probes(spec.validation, "spec.validation")
     residency = ctx.reads.residency(owner.namespace)
     facts.violations = violations(spec, residency)
     facts.stopped = any(

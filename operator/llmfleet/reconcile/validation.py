@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmfleet import labels
-from llmfleet.api.validation import Validation
+from llmfleet.api.validation import Validation, probe_problems
 from llmfleet.children import VALIDATION
 from llmfleet.kube.cluster import ClusterApi
+from llmfleet.reconcile.engine import SpecError
 from llmfleet.reconcile.jobs import job_phase, job_pods
 from llmfleet.render import validation as render
 from llmfleet.render.common import Owner
@@ -40,6 +41,14 @@ class ClusterScans:
     def initial_exists(self) -> bool:
         return any((j["metadata"].get("labels") or {}).get(labels.STAGE) == VALIDATION
                    for j in self.jobs)  # fmt: skip
+
+
+def check_probes(validation: Validation | None, field_path: str) -> None:
+    """Refuses probes garak does not have or that would download what the scanner may not
+    (InvalidSpec, naming each field)."""
+    problems = probe_problems(validation, field_path)
+    if problems:
+        raise SpecError("InvalidSpec", problems)
 
 
 def scans_of(jobs: Sequence[Mapping[str, Any]], rev: str) -> list[Mapping[str, Any]]:

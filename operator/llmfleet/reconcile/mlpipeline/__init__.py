@@ -23,6 +23,7 @@ from llmfleet.kube.rest import KubeError
 from llmfleet.placement import modes
 from llmfleet.placement.clusters import IN_CLUSTER
 from llmfleet.placement.policy import Residency, Violation
+from llmfleet.reconcile import validation as validating
 from llmfleet.reconcile.engine import (
     UNKNOWN,
     Desired,
@@ -105,6 +106,7 @@ def violations(spec: MLPipelineSpec, residency: Residency) -> dict[str, list[Vio
 def gather(subject: Subject, ctx: Context) -> Facts:
     spec: MLPipelineSpec = subject.spec
     owner, old = subject.owner, subject.old
+    validating.check_probes(spec.inference.validation, "spec.inference.validation")
     runs = [dict(r) for r in old.get("runs") or []]
     old_stages = {s.get("name"): s for s in old.get("stages") or []}
     refused = violations(spec, ctx.reads.residency(owner.namespace))
