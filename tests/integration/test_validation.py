@@ -98,11 +98,13 @@ def test_gateways_route_only_to_models_that_passed_their_scan(fleet: Fleet, name
     )  # fmt: skip
     failed = condition(leaky, "Validated")
     assert failed["reason"] == "BelowMinPassRate"
-    assert "promptinject.Simulated" in failed["message"] and "20%" in failed["message"]
+    assert "promptinject.Simulated" in failed["message"]
+    assert "20%" in failed["message"]
     events = client.CoreV1Api(fleet.cloud).list_namespaced_event(
         namespace, field_selector="involvedObject.name=leaky,reason=ValidationFailed"
     )
-    assert events.items and events.items[0].type == "Warning"
+    assert events.items
+    assert events.items[0].type == "Warning"
 
     def routes_settled() -> dict[str, Any] | None:
         chat = resources.get(fleet.cloud, namespace, "chatendpoints", "chat")
@@ -254,12 +256,12 @@ def test_a_pipeline_rolls_out_only_runs_whose_candidate_passed(
                                             {"op": "replace",
                                              "path": "/spec/inference/validation/image",
                                              "value": FAIL}])  # fmt: skip
-    back = wait_until(
-        lambda: (lambda o: o if o["status"]["servingRun"] == first_id else None)(
-            get_pipeline(fleet, namespace, name)
-        ),
-        what="the rollback to run 0", timeout=120,
-    )  # fmt: skip
+
+    def rolled_back() -> dict[str, Any] | None:
+        obj = get_pipeline(fleet, namespace, name)
+        return obj if obj["status"]["servingRun"] == first_id else None
+
+    back = wait_until(rolled_back, what="the rollback to run 0", timeout=120)
     assert run_record(back, 0)["validation"] == "Passed"
     assert not resources_named(fleet, namespace, candidate)
 
