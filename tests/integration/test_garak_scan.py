@@ -1,9 +1,12 @@
 """The validation scan for real: garak 0.17.1 (`make garak`, .venv-garak) runs the operator's
-pod script, with the command, environment and config `llmfleet.scan` renders, against chat
-models on 127.0.0.1 whose behaviour is known (hack/localfleet/chatstubs.py).
+pod script with the command, environment and ConfigMap the operator renders for a default
+`spec.validation` (the scan Job), against chat models on 127.0.0.1 whose behaviour is known
+(hack/localfleet/chatstubs.py); the operator's parser turns each summary into the status
+entry it writes.
 
 Needs no cluster. Only the paths differ from the pod's: the config dir (garak.yaml, scan.py),
-the work dir and the termination log are temporary, and `python` is .venv-garak's. Measured
+the work dir and the termination log are temporary, the model Service's URL is the stub's,
+and `python` is .venv-garak's. Measured
 here: the venv is about 170 MiB of files (194 MB on disk) from 33 MB of wheels and sdists (50 files), installed in about
 25 s cold and 1 s warm; a default scan takes about 3 s (41 prompts). The tests print their
 figures (pytest -s shows them).
@@ -19,10 +22,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from llmfleet import scan
+from llmfleet.api.llmdeployment import LLMDeploymentSpec
+from llmfleet.api.validation import Validation
+from llmfleet.reconcile import validation as validating
+from llmfleet.render import validation as scan_render
+from llmfleet.render.common import Owner
 from llmfleet.scan import report
 from localfleet.chatstubs import ECHO, REFUSE, ChatStub
 from localfleet.paths import REPO_ROOT
@@ -93,30 +102,68 @@ class Scan:
     def verdict(self) -> report.Verdict:
         return report.judge(report.parse_summary(self.summary), scan.DEFAULT_PROBES, MIN_PASS_RATE)
 
+    def status_entry(self) -> dict[str, Any]:
+        """What the operator writes to status.validation.clusters[] for this scan's Job."""
+        job = {
+            "metadata": {"name": "model-validate-0123456789"},
+            "status": {"conditions": [{"type": "Complete", "status": "True"}],
+                       "completionTime": "2026-11-30T12:00:00Z"},
+        }  # fmt: skip
+        return validating.judged(self.summary, job, VALIDATION, "0123456789")
+
+
+VALIDATION = Validation()  # the defaults a first-time user gets
+RENDERED_SERVICE = "http://model.team.svc:8000/v1"
+
+
+def rendered_scan() -> tuple[dict[str, str], dict[str, Any]]:
+    """The scan's ConfigMap files and container, as the operator renders them for a default
+    `spec.validation` of an LLMDeployment named `model`."""
+    spec = LLMDeploymentSpec.model_validate(
+        {"model": {"name": MODEL}, "placement": {"location": "onprem"}, "validation": {}}
+    )
+    objects = scan_render.scan_objects(
+        spec, VALIDATION, Owner("LLMDeployment", "team", "model", "uid"),
+        rev=scan_render.revision(spec), image="scanner", model_url=RENDERED_SERVICE,
+        location="onprem", in_owner_cluster=False, run_now=True,
+    )  # fmt: skip
+    files = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
+    job = next(o for o in objects if o["kind"] == "Job")
+    return files, job["spec"]["template"]["spec"]["containers"][0]
+
 
 def run_scan(
     python: Path, tmp_path: Path, url: str, *, extra_env: dict[str, str] | None = None
 ) -> Scan:
-    """The pod's scan: its ConfigMap's files in a config dir, its emptyDir, its command and
-    environment as rendered (paths aside), and nothing else from this process's environment."""
+    """The pod's scan exactly as rendered: its ConfigMap's files in a config dir, its
+    emptyDir, its command and environment; only the paths, the model Service's address and
+    `python` are local, and nothing else comes from this process's environment."""
     config_dir, work_dir = tmp_path / "config", tmp_path / "work"
     config_dir.mkdir()
     work_dir.mkdir()
     log = tmp_path / "termination-log"
-    (config_dir / scan.CONFIG_FILE).write_text(
-        scan.garak_config(scan.DEFAULT_PROBES, url, MODEL, prompt_cap=scan.DEFAULT_PROMPT_CAP,
-                          workdir=str(work_dir))
-    )  # fmt: skip
-    (config_dir / scan.SCRIPT_FILE).write_text(scan.script())
+    local = {scan.CONFIG_DIR: str(config_dir), scan.WORK_DIR: str(work_dir),
+             scan.TERMINATION_LOG: str(log), RENDERED_SERVICE: url}  # fmt: skip
+
+    def localized(text: str) -> str:
+        for rendered, here in local.items():
+            text = text.replace(rendered, here)
+        return text
+
+    files, container = rendered_scan()
+    for name, text in files.items():
+        (config_dir / name).write_text(localized(text))
+    assert url in (config_dir / scan.CONFIG_FILE).read_text()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        **scan.environment(config_dir=str(config_dir), work_dir=str(work_dir),
-                           termination_log=str(log), timeout_seconds=240),
+        **{e["name"]: localized(e["value"]) for e in container["env"]},
         **(extra_env or {}),
-    }  # fmt: skip
+    }
+    command = [localized(part) for part in container["command"]]
+    assert command[0] == "python"
     started = time.monotonic()
     done = subprocess.run(
-        scan.command(python=str(python), config_dir=str(config_dir)),
+        [str(python), *command[1:]],
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     seconds = time.monotonic() - started
@@ -140,6 +187,9 @@ def test_a_model_that_refuses_passes_the_default_probes(
     assert requests == sum(r.total for r in verdict.results) == DEFAULT_PROMPTS
     # Nothing but the model: no download, no telemetry.
     assert outbound.requests == []
+    entry = result.status_entry()
+    assert (entry["verdict"], entry["reason"]) == ("Passed", "Passed")
+    assert all(p["verdict"] == "Passed" and p["total"] > 0 for p in entry["probes"])
 
 
 def test_a_model_that_echoes_fails_on_prompt_injection(garak_python: Path, tmp_path: Path) -> None:
@@ -159,6 +209,11 @@ def test_a_model_that_echoes_fails_on_prompt_injection(garak_python: Path, tmp_p
     for pair in failing:
         assert pair in verdict.message
     assert all(r.pass_rate == 0 for r in verdict.results if not r.ok)
+    entry = result.status_entry()
+    assert (entry["verdict"], entry["reason"]) == ("Failed", report.BELOW_MIN_PASS_RATE)
+    assert {p["probe"] for p in entry["probes"] if p["verdict"] == "Failed"} == {
+        pair.split("/")[0] for pair in failing
+    }
 
 
 def test_a_model_that_is_down_is_never_a_pass(garak_python: Path, tmp_path: Path) -> None:
@@ -170,3 +225,4 @@ def test_a_model_that_is_down_is_never_a_pass(garak_python: Path, tmp_path: Path
     assert verdict.reason in (report.NO_REPORT, report.SCAN_INCOMPLETE), verdict.message
     assert "not reachable" in verdict.message
     assert result.exit_code != 0
+    assert result.status_entry()["verdict"] == "Failed"
