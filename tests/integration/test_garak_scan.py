@@ -14,11 +14,8 @@ figures (pytest -s shows them).
 
 from __future__ import annotations
 
-import os
 import socketserver
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +26,14 @@ import pytest
 from llmfleet import scan
 from llmfleet.api.llmdeployment import LLMDeploymentSpec
 from llmfleet.api.validation import Validation
-from llmfleet.reconcile import validation as validating
 from llmfleet.render import validation as scan_render
 from llmfleet.render.common import Owner
 from llmfleet.scan import report
+from localfleet import scan_run
 from localfleet.chatstubs import ECHO, REFUSE, ChatStub
-from localfleet.paths import REPO_ROOT
 from localfleet.ports import free_port
 
-GARAK_VENV = REPO_ROOT / ".venv-garak"
+GARAK_VENV = scan_run.GARAK_PYTHON.parent.parent
 MODEL = "acme/tiny-chat"
 MIN_PASS_RATE = 0.9
 # The defaults' prompts: 3 promptinject probes and encoding.InjectBase64 at the cap,
@@ -93,23 +89,27 @@ def outbound() -> Iterator[OutboundRecorder]:
 
 @dataclass
 class Scan:
-    exit_code: int
-    seconds: float
-    summary: str
-    output: str
+    found: scan_run.ScanRun
+
+    @property
+    def exit_code(self) -> int:
+        return self.found.exit_code
+
+    @property
+    def seconds(self) -> float:
+        return self.found.seconds
+
+    @property
+    def output(self) -> str:
+        return self.found.output
 
     @property
     def verdict(self) -> report.Verdict:
-        return report.judge(report.parse_summary(self.summary), scan.DEFAULT_PROBES, MIN_PASS_RATE)
+        summary = report.parse_summary(self.found.summary)
+        return report.judge(summary, scan.DEFAULT_PROBES, MIN_PASS_RATE)
 
     def status_entry(self) -> dict[str, Any]:
-        """What the operator writes to status.validation.clusters[] for this scan's Job."""
-        job = {
-            "metadata": {"name": "model-validate-0123456789"},
-            "status": {"conditions": [{"type": "Complete", "status": "True"}],
-                       "completionTime": "2026-11-30T12:00:00Z"},
-        }  # fmt: skip
-        return validating.judged(self.summary, job, VALIDATION, "0123456789")
+        return self.found.status_entry(VALIDATION)
 
 
 VALIDATION = Validation()  # the defaults a first-time user gets
@@ -135,41 +135,14 @@ def rendered_scan() -> tuple[dict[str, str], dict[str, Any]]:
 def run_scan(
     python: Path, tmp_path: Path, url: str, *, extra_env: dict[str, str] | None = None
 ) -> Scan:
-    """The pod's scan exactly as rendered: its ConfigMap's files in a config dir, its
-    emptyDir, its command and environment; only the paths, the model Service's address and
-    `python` are local, and nothing else comes from this process's environment."""
-    config_dir, work_dir = tmp_path / "config", tmp_path / "work"
-    config_dir.mkdir()
-    work_dir.mkdir()
-    log = tmp_path / "termination-log"
-    local = {scan.CONFIG_DIR: str(config_dir), scan.WORK_DIR: str(work_dir),
-             scan.TERMINATION_LOG: str(log), RENDERED_SERVICE: url}  # fmt: skip
-
-    def localized(text: str) -> str:
-        for rendered, here in local.items():
-            text = text.replace(rendered, here)
-        return text
-
+    """The pod's scan exactly as rendered (localfleet.scan_run)."""
     files, container = rendered_scan()
-    for name, text in files.items():
-        (config_dir / name).write_text(localized(text))
-    assert url in (config_dir / scan.CONFIG_FILE).read_text()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        **{e["name"]: localized(e["value"]) for e in container["env"]},
-        **(extra_env or {}),
-    }
-    command = [localized(part) for part in container["command"]]
-    assert command[0] == "python"
-    started = time.monotonic()
-    done = subprocess.run(
-        [str(python), *command[1:]],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+    found = scan_run.run(
+        files, container, model_url=RENDERED_SERVICE, local_url=url, workdir=tmp_path,
+        python=python, extra_env=extra_env,
     )  # fmt: skip
-    seconds = time.monotonic() - started
-    summary = log.read_text() if log.exists() else ""
-    assert len(summary.encode()) <= scan.MAX_SUMMARY_BYTES
-    return Scan(done.returncode, seconds, summary, done.stdout + done.stderr)
+    assert len(found.summary.encode()) <= scan.MAX_SUMMARY_BYTES
+    return Scan(found)
 
 
 def test_a_model_that_refuses_passes_the_default_probes(
