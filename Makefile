@@ -36,7 +36,7 @@ cluster-down: venv ## Stop and delete the local clusters
 	$(BIN)/python -m localfleet down
 
 .PHONY: demo
-demo: venv gateway-venv prometheus llama-server ## The main job: clusters, CRDs, the operator, models, a hybrid endpoint, autoscaling
+demo: venv gateway-venv prometheus llama-server garak ## The main job: clusters, CRDs, the operator, models, a hybrid endpoint, validation, autoscaling
 	$(BIN)/python -m localfleet.demo
 
 .PHONY: install-crds

@@ -14,8 +14,10 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from llmfleet.api.llmdeployment import LLMDeploymentSpec
+from llmfleet.api.validation import Validation
 from llmfleet.render.common import owner_label
-from localfleet import fleet, gateway_run, seed, show, topology
+from localfleet import fleet, gateway_run, scan_run, seed, show, topology
 from localfleet.demo_autoscaling import LoadAct, print_autoscaling
 from localfleet.loadbalancers import LoadBalancerSimulator
 from localfleet.paths import CLUSTER_DIR, REPO_ROOT
@@ -41,11 +43,12 @@ KINDS = {
     "MLPipeline": "mlpipelines",
 }
 HYBRID = REPO_ROOT / "config" / "demo" / "hybrid-chat.yaml"
+VALIDATION = REPO_ROOT / "config" / "demo" / "validation.yaml"
 PIPELINE = REPO_ROOT / "config" / "demo" / "pipeline.yaml"
 
 
 def apply_manifests(api: client.ApiClient, documents: list[dict[str, Any]]) -> list[str]:
-    """Server-side applies the demo's Secrets, models and hybrid endpoint; returns the models."""
+    """Server-side applies the demo's Secrets, models and endpoints; returns the models."""
     core, objects = client.CoreV1Api(api), client.CustomObjectsApi(api)
     apply_options: dict[str, Any] = {
         "field_manager": "llmfleet-demo",
@@ -55,7 +58,7 @@ def apply_manifests(api: client.ApiClient, documents: list[dict[str, Any]]) -> l
     names = []
     for doc in documents:
         name, kind = doc["metadata"]["name"], doc["kind"]
-        if kind == "ChatEndpoint" and name != "hybrid-chat":
+        if kind == "ChatEndpoint" and name not in ("hybrid-chat", "vetted-chat"):
             continue  # the samples' own endpoints are left out to keep the output short
         if kind == "Secret":
             core.patch_namespaced_secret(name, NAMESPACE, doc, **apply_options)
@@ -71,6 +74,7 @@ def apply_manifests(api: client.ApiClient, documents: list[dict[str, Any]]) -> l
 def demo_documents() -> list[dict[str, Any]]:
     texts = [path.read_text() for path in MANIFESTS]
     texts.append(HYBRID.read_text())
+    texts.append(VALIDATION.read_text())
     texts.append(PIPELINE.read_text())
     return [doc for text in texts for doc in yaml.safe_load_all(text) if doc]
 
@@ -142,8 +146,7 @@ def main() -> int:
         try:
             names = apply_manifests(hub, demo_documents())
             fleet.log(
-                f"applied {len(names)} LLMDeployments, a hybrid ChatEndpoint and an MLPipeline; "
-                "waiting"
+                f"applied {len(names)} LLMDeployments, two ChatEndpoints and an MLPipeline; waiting"
             )
             objects = wait_for(hub, names, timeout=90)
             # Once the first copy has taken the on-prem room it could, the restricted copy.
@@ -151,10 +154,17 @@ def main() -> int:
             refused = wait_for_object(
                 hub, "llmdeployments", restricted, decided, 60, namespace=RESTRICTED_NAMESPACE
             )
-            endpoint = wait_for_object(hub, "chatendpoints", "hybrid-chat", sites_ready, 90)
+            for model in ("tiny-llama", "vetted-llm", "unvetted-llm"):
+                wait_for_object(hub, "llmdeployments", model, scanned, 90)
+            endpoint = wait_for_object(hub, "chatendpoints", "hybrid-chat", routes_settled, 90)
+            vetted = wait_for_object(hub, "chatendpoints", "vetted-chat", routes_settled, 90)
+            scans = [
+                wait_for_object(hub, "llmdeployments", model, scanned, 10)
+                for model in ("vetted-llm", "unvetted-llm")
+            ]
             # Trained in the cloud, then served on premises.
             pipeline = wait_for_object(hub, "mlpipelines", "support-bot", settled, 120)
-            answer = ask_the_gateway(api_for, endpoint)
+            answer, real_scan = ask_the_gateway(api_for, endpoint, hub)
             scaling = load_act.run(hub)
         finally:
             operator.terminate()
@@ -165,6 +175,8 @@ def main() -> int:
         print_residency(next(o for o in objects if o["metadata"]["name"] == restricted), refused)
         print()
         print_endpoint(endpoint, answer)
+        print()
+        print_validation(scans, vetted, real_scan)
         print()
         print_pipeline(pipeline)
         print()
@@ -281,30 +293,69 @@ def sites_ready(obj: dict[str, Any]) -> bool:
     return bool(current and sites and all(s["ready"] for s in sites))
 
 
-def ask_the_gateway(api_for: dict[str, client.ApiClient], endpoint: dict[str, Any]) -> str:
+def routes_settled(obj: dict[str, Any]) -> bool:
+    """Sites ready, and every backend's scan decided (routed, or held back)."""
+    backends = (obj.get("status") or {}).get("backends") or []
+    return sites_ready(obj) and all(b.get("state") != "NotReady" for b in backends)
+
+
+def scanned(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    current = status.get("observedGeneration") == obj["metadata"]["generation"]
+    validated = next((c for c in status.get("conditions") or [] if c["type"] == "Validated"), {})
+    return current and validated.get("status") in ("True", "False")
+
+
+def ask_the_gateway(
+    api_for: dict[str, client.ApiClient], endpoint: dict[str, Any], hub: client.ApiClient
+) -> tuple[str, str]:
     """Runs the on-prem site's gateway as rendered, on 127.0.0.1, in front of llama.cpp's
     llama-server started with the arguments the operator rendered for tiny-llama (a tiny
-    random-weight model written here), and asks it a question."""
+    random-weight model written here), and asks it a question; then scans that server with
+    garak as tiny-llama's validation Job is rendered."""
     sites = (endpoint.get("status") or {}).get("sites") or []
     cluster = next((s.get("cluster") for s in sites if s["location"] == "onprem"), None)
     if cluster is None or cluster not in api_for:
-        return f"the on-prem site is not placed ({cluster or 'no cluster'})"
+        return f"the on-prem site is not placed ({cluster or 'no cluster'})", "-"
     fleet.log(
         "starting llama-server with tiny-llama's rendered arguments and the on-prem gateway's "
         "LiteLLM proxy locally, as rendered (about 15 s)"
     )
     with gateway_run.before_llamacpp(
         api_for[cluster], NAMESPACE, "tiny-llama", "hybrid-chat-onprem", CLUSTER_DIR / "demo-chat"
-    ) as (gateway, _):
+    ) as (gateway, server):
         code, answer = gateway.chat("demo-master-key", "Which site answers me?")
         refused, _ = gateway.chat(None, "no key")
+        fleet.log("scanning llama-server with garak, as tiny-llama's validation Job runs it")
+        real_scan = scan_llama_server(api_for[cluster], hub, server.url)
     if code != 200:
-        return f"HTTP {code}: {answer}"
+        return f"HTTP {code}: {answer}", real_scan
     # Random weights speak in stray bytes: show the printable ASCII of the answer.
     text = " ".join(re.sub(r"[^ -~]", " ", answer["choices"][0]["message"]["content"]).split())
     text = text[:60]
     tokens = answer["usage"]["completion_tokens"]
-    return f"HTTP 200, {tokens} tokens from llama-server: {text!r} (without a key: HTTP {refused})"
+    return (
+        f"HTTP 200, {tokens} tokens from llama-server: {text!r} (without a key: HTTP {refused})",
+        real_scan,
+    )
+
+
+def scan_llama_server(api: client.ApiClient, hub: client.ApiClient, url: str) -> str:
+    tiny = client.CustomObjectsApi(hub).get_namespaced_custom_object(
+        "llmfleet.io", "v1alpha1", NAMESPACE, "llmdeployments", "tiny-llama"
+    )
+    spec = LLMDeploymentSpec.model_validate(tiny["spec"])
+    placements = (tiny.get("status") or {}).get("placements") or [{}]
+    files, container = scan_run.from_cluster(api, NAMESPACE, "tiny-llama")
+    found = scan_run.run(
+        files, container, model_url=placements[0].get("endpoint", ""), local_url=url,
+        workdir=CLUSTER_DIR / "demo-scan",
+    )  # fmt: skip
+    entry = found.status_entry(spec.validation or Validation())
+    probes = ", ".join(
+        f"{p['probe']} {p['passed']}/{p['total']}" for p in entry.get("probes") or []
+    )
+    return f"{entry['verdict']} ({entry['reason']}) in {found.seconds:.1f} s: {probes or '-'}"
 
 
 def print_endpoint(endpoint: dict[str, Any], answer: str) -> None:
@@ -326,6 +377,25 @@ def print_endpoint(endpoint: dict[str, Any], answer: str) -> None:
         "\nA request through the on-prem gateway (its primary backend m10-llm is a simulated "
         "model server, so it falls back to tiny-llama, served by a real llama.cpp server on "
         f"127.0.0.1; random weights, so the words mean nothing):\n  {answer}"
+    )
+
+
+def print_validation(scans: list[dict[str, Any]], vetted: dict[str, Any], real_scan: str) -> None:
+    states = {b["name"]: b["state"] for b in (vetted.get("status") or {}).get("backends") or []}
+    rows = []
+    for obj in scans:
+        status = obj.get("status") or {}
+        validated = next(c for c in status.get("conditions") or [] if c["type"] == "Validated")
+        name = obj["metadata"]["name"]
+        routed = "yes" if states.get(name) == "Ready" else f"no ({states.get(name, '-')})"
+        rows.append(
+            (name, validated["status"], validated["reason"], routed, validated["message"][:120])
+        )
+    print("Validation before exposure (garak probes' pass rates against minPassRate):")
+    print(show.render_table(("LLMDEPLOYMENT", "VALIDATED", "REASON", "ROUTED", "DETAIL"), rows))
+    print(
+        "\nA real garak 0.17.1 scan of tiny-llama's llama-server on 127.0.0.1, run as its "
+        f"validation Job is rendered:\n  {real_scan}"
     )
 
 
