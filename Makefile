@@ -66,6 +66,13 @@ image: ## Build the operator image with Docker (IMAGE=... to name it)
 	@command -v docker >/dev/null || { echo "make image needs Docker; the chart and tests do not" >&2; exit 1; }
 	docker build -t $(IMAGE) .
 
+GARAK_IMAGE ?= ghcr.io/llmfleet/garak:0.17.1
+
+.PHONY: image-garak
+image-garak: ## Build the validation scanner image (garak, without torch) with Docker (GARAK_IMAGE=...)
+	@command -v docker >/dev/null || { echo "make image-garak needs Docker; the tests do not" >&2; exit 1; }
+	docker build -f Dockerfile.garak -t $(GARAK_IMAGE) .
+
 .PHONY: chart-lint
 chart-lint: binaries ## helm lint the chart (default values)
 	"$$(hack/build-binaries.sh --print-bin-dir)/helm" lint --strict charts/llmfleet
@@ -159,4 +166,4 @@ bench-writes: venv ## Count the API writes per LLMDeployment on create, resync a
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches in the repo (not the binary cache)
-	rm -rf $(VENV) $(GATEWAY_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(GATEWAY_VENV) .venv-garak .pytest_cache .mypy_cache .ruff_cache .hypothesis
