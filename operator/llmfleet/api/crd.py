@@ -73,6 +73,8 @@ KINDS: tuple[KindInfo, ...] = (
             column("GPUs", ".spec.gpu.count", "integer"),
             column("Replicas", ".spec.replicas", "integer"),
             column("Clusters", ".status.clusters"),
+            # Empty without spec.validation; Passed, Failed, Running, Pending or Unknown.
+            column("Validated", ".status.validation.verdict", priority=1),
             READY_COLUMN,
             READY_REASON_COLUMN,
             AGE_COLUMN,
