@@ -19,6 +19,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from localfleet import processes
+
 REFUSE: Literal["refuse"] = "refuse"
 ECHO: Literal["echo"] = "echo"
 Behaviour = Literal["refuse", "echo"]
@@ -89,12 +91,7 @@ class ChatStub:
                 self._send(200, stub.answer(body, chat=chat))
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                processes.send_json(self, status, payload)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = int(self.server.server_address[1])

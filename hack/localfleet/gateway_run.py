@@ -167,15 +167,7 @@ class LocalGateway:
                 return error.code, [json.loads(raw)], raw
             except ValueError:
                 return error.code, [], raw
-        events = []
-        for line in raw.splitlines():
-            if not line.startswith("data:"):
-                continue
-            data = line.removeprefix("data:").strip()
-            if data == "[DONE]":
-                break
-            events.append(json.loads(data))
-        return status, events, raw
+        return status, processes.sse_events(raw.splitlines()), raw
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.port}/metrics/"

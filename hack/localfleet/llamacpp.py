@@ -309,17 +309,8 @@ class LocalLlamaServer:
             headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
             method="POST",
         )
-        events: list[Any] = []
         with _OPENER.open(request, timeout=timeout) as response:
-            for raw in response:
-                line = raw.decode().strip()
-                if not line.startswith("data:"):
-                    continue
-                data = line.removeprefix("data:").strip()
-                if data == "[DONE]":
-                    break
-                events.append(json.loads(data))
-        return events
+            return processes.sse_events(raw.decode() for raw in response)
 
     def stop(self, *, timeout: float = 10) -> None:
         """SIGTERM, SIGKILL after `timeout`."""

@@ -1,11 +1,15 @@
 """What every local process the tests and the demo start shares: stopping it politely, asking
-whether it answers, and its cache directory."""
+whether it answers, its cache directory, and reading and writing the JSON of its HTTP API."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import urllib.request
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 from localfleet.paths import HACK_DIR
 
@@ -44,3 +48,27 @@ def cache_dir(script: str) -> Path:
         check=True,
     )
     return Path(result.stdout.strip())
+
+
+def sse_events(lines: Iterable[str]) -> list[Any]:
+    """The JSON events of an OpenAI-style server-sent event stream, up to `data: [DONE]`."""
+    events: list[Any] = []
+    for line in lines:
+        text = line.strip()
+        if not text.startswith("data:"):
+            continue
+        data = text.removeprefix("data:").strip()
+        if data == "[DONE]":
+            break
+        events.append(json.loads(data))
+    return events
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
+    """An HTTP stub's JSON answer."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -339,24 +339,12 @@ def drift_monitor(
     }
     account = stage_account(owner, name, DRIFT, in_owner_cluster=in_owner_cluster)
     object_labels = account["metadata"]["labels"]
-    selector = {labels.OWNER: owner.label, labels.STAGE: DRIFT}
-    port = RUNTIMES[spec.inference.runtime or DEFAULT_RUNTIME].port
     served_by = Owner("LLMDeployment", owner.namespace, owner.name, "")
-    model_pods = {"podSelector": {"matchLabels": llm.selector_labels(served_by)}}
-    to_model = policies.policy(
-        f"{name}-egress", owner.namespace, object_labels, selector,
-        {
-            "policyTypes": ["Egress"],
-            "egress": [
-                policies.dns_rule(),
-                {"to": [model_pods], "ports": [{"protocol": "TCP", "port": port}]},
-            ],
-        },
+    stage_policies = policies.only_to_model(
+        name, owner.namespace, object_labels, {labels.OWNER: owner.label, labels.STAGE: DRIFT},
+        model_pods=llm.selector_labels(served_by),
+        port=RUNTIMES[spec.inference.runtime or DEFAULT_RUNTIME].port,
     )  # fmt: skip
-    stage_policies = [
-        policies.default_deny(name, owner.namespace, object_labels, selector),
-        to_model,
-    ]
     if in_owner_cluster:
         for policy in stage_policies:
             policy["metadata"]["ownerReferences"] = [owner.reference()]

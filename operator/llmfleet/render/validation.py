@@ -196,17 +196,8 @@ def network_policies(
     spec: LLMDeploymentSpec, owner: Owner, name: str, object_labels: dict[str, str]
 ) -> list[dict[str, Any]]:
     """The scan's pods reach their model server's pods (and DNS), nothing else."""
-    selector = {labels.OWNER: owner.label, labels.STAGE: VALIDATION}
-    port = RUNTIMES[spec.runtime or DEFAULT_RUNTIME].port
-    model_pods = {"podSelector": {"matchLabels": llm.selector_labels(owner)}}
-    to_model = policies.policy(
-        f"{name}-egress", owner.namespace, object_labels, selector,
-        {
-            "policyTypes": ["Egress"],
-            "egress": [
-                policies.dns_rule(),
-                {"to": [model_pods], "ports": [{"protocol": "TCP", "port": port}]},
-            ],
-        },
+    return policies.only_to_model(
+        name, owner.namespace, object_labels,
+        {labels.OWNER: owner.label, labels.STAGE: VALIDATION},
+        model_pods=llm.selector_labels(owner), port=RUNTIMES[spec.runtime or DEFAULT_RUNTIME].port,
     )  # fmt: skip
-    return [policies.default_deny(name, owner.namespace, object_labels, selector), to_model]

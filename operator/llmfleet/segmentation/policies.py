@@ -135,6 +135,33 @@ def egress_to_declared(
     )  # fmt: skip
 
 
+def only_to_model(
+    name: str,
+    namespace: str,
+    object_labels: Mapping[str, str],
+    pod_selector: Mapping[str, str],
+    *,
+    model_pods: Mapping[str, str],
+    port: int,
+) -> list[dict[str, Any]]:
+    """A helper workload next to a model (drift checks, validation scans): default deny, and
+    egress to DNS and the model server's pods on its port, nothing else."""
+    to_model = policy(
+        f"{name}-egress", namespace, object_labels, pod_selector,
+        {
+            "policyTypes": ["Egress"],
+            "egress": [
+                dns_rule(),
+                {
+                    "to": [{"podSelector": {"matchLabels": dict(model_pods)}}],
+                    "ports": [{"protocol": "TCP", "port": port}],
+                },
+            ],
+        },
+    )  # fmt: skip
+    return [default_deny(name, namespace, object_labels, pod_selector), to_model]
+
+
 def provider_egress(
     name: str, namespace: str, object_labels: Mapping[str, str], cidrs: Sequence[str]
 ) -> dict[str, Any]:
