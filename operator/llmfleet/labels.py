@@ -23,6 +23,8 @@ SEGMENT: Final = f"{GROUP}/segment"
 # The MLPipeline stage a child belongs to (training, drift): stages may share a cluster.
 STAGE: Final = f"{GROUP}/stage"
 MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+# On validated models' Deployments and scan Jobs: the revision a scan judges.
+REVISION: Final = f"{GROUP}/revision"
 # On an MLPipeline's inference LLMDeployment: a revision its candidate's scan passed, so
 # serving it needs no second scan.
 VALIDATED_REVISION: Final = f"{GROUP}/validated-revision"

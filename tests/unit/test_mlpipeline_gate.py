@@ -166,3 +166,75 @@ def test_probes_that_would_download_are_refused_naming_the_field() -> None:
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert ready["message"].startswith("spec.inference.validation.probes[1]: atkgen")
     assert not h.fleet.onprem.names("Job")
+
+
+def test_a_verdict_holds_only_for_the_revision_it_judged() -> None:
+    h = Harness()
+    h.create("MLPipeline", "ml", GATED)
+    first = train(h)
+    scan_says(h, "ml", first, "Passed")
+    h.reconcile(KIND, "ml")
+    changed = copy.deepcopy(GATED)
+    changed["inference"]["image"] = "registry.example/vllm:untested"
+    h.update("MLPipeline", "ml", changed)
+    h.reconcile(KIND, "ml")
+    (record,) = h.status("MLPipeline", "ml")["runs"]
+    assert "validation" not in record  # the new image is scanned before it counts
+    main = llm(h, "ml")
+    assert main is not None
+    assert labels.VALIDATED_REVISION not in main["metadata"]["annotations"]
+
+
+def test_after_a_failed_first_run_the_next_run_is_served_directly() -> None:
+    h = Harness()
+    h.create("MLPipeline", "ml", GATED)
+    first = train(h)
+    scan_says(h, "ml", first, "Failed", "dan 0%")
+    h.reconcile(KIND, "ml")
+    ready = condition(h.status("MLPipeline", "ml"), "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ValidationFailed")
+    h.update("MLPipeline", "ml", {**GATED, "run": 1})
+    second = train(h)
+    assert h.status("MLPipeline", "ml")["servingRun"] == second
+    assert llm(h, render.candidate_name(OWNER)) is None
+
+
+def test_a_scheduled_scan_that_fails_is_recorded_on_the_serving_run() -> None:
+    h = Harness()
+    first, second = gated_second_run(h)
+    scan_says(h, render.candidate_name(OWNER), second, "Passed")
+    h.reconcile(KIND, "ml")
+    scan_says(h, "ml", second, "Failed", "weekly scan: promptinject 40%")
+    h.reconcile(KIND, "ml")
+    record = next(r for r in h.status("MLPipeline", "ml")["runs"] if r["id"] == second)
+    assert (record["validation"], record["validationMessage"]) == (
+        "Failed",
+        "weekly scan: promptinject 40%",
+    )
+    assert first != second
+
+
+def test_the_candidate_says_why_it_is_not_scanned_yet() -> None:
+    h = Harness()
+    _, _ = gated_second_run(h)
+    h.fleet.hub.set_status(
+        "LLMDeployment", NS, render.candidate_name(OWNER),
+        {"conditions": [{"type": "Ready", "status": "False", "reason": "InsufficientGPU",
+                         "message": "1 of 1 replica(s) cannot get GPUs"}]},
+    )  # fmt: skip
+    h.reconcile(KIND, "ml")
+    ready = condition(h.status("MLPipeline", "ml"), "Ready")
+    assert ready["reason"] == "Validating"
+    assert "InsufficientGPU: 1 of 1 replica(s) cannot get GPUs" in ready["message"]
+
+
+def test_enforce_false_records_without_gating_the_rollout() -> None:
+    h = Harness()
+    relaxed = copy.deepcopy(GATED)
+    relaxed["inference"]["validation"]["enforce"] = False
+    h.create("MLPipeline", "ml", relaxed)
+    train(h)
+    h.update("MLPipeline", "ml", {**relaxed, "run": 1})
+    second = train(h)
+    assert h.status("MLPipeline", "ml")["servingRun"] == second
+    assert llm(h, render.candidate_name(OWNER)) is None

@@ -59,10 +59,16 @@ def revision(spec: dict[str, Any] = MODEL) -> str:
     return scan_render.revision(LLMDeploymentSpec.model_validate(spec))
 
 
-def model_ready(h: Harness, name: str = "m") -> None:
+def model_ready(h: Harness, name: str = "m", *, rolled_out: bool = True) -> None:
+    """What the Deployment controller reports: one ready replica, its rollout done or not."""
     for cluster in h.fleet.clusters():
-        if ("Deployment", NS, name) in cluster.objects:
-            cluster.set_status("Deployment", NS, name, {"readyReplicas": 1})
+        obj = cluster.objects.get(("Deployment", NS, name))
+        if obj is not None:
+            status = {
+                "readyReplicas": 1, "replicas": 2 if not rolled_out else 1, "updatedReplicas": 1,
+                "observedGeneration": obj["metadata"]["generation"],
+            }  # fmt: skip
+            cluster.set_status("Deployment", NS, name, status)
 
 
 def finish_scan(h: Harness, job: str, message: str, *, failed: bool = False) -> None:
@@ -230,6 +236,8 @@ def test_a_new_revision_is_scanned_again_and_its_old_job_goes() -> None:
     h.reconcile(LLM, "m")
     onprem = h.fleet.cluster("onprem")
     assert f"Job/{job_name()}" not in onprem.names("Job")
+    model_ready(h)
+    h.reconcile(LLM, "m")
     assert f"Job/{job_name(changed)}" in onprem.names("Job")
     status = h.status("LLMDeployment", "m")
     assert status["validation"]["revision"] == revision(changed)
@@ -269,7 +277,12 @@ def test_a_schedule_renders_a_cronjob_whose_jobs_the_part_leaves_alone() -> None
     onprem.put(scheduled)
     h.reconcile(LLM, "m")
     assert ("Job", NS, "m-validation-29001") in onprem.objects  # not pruned
-    assert "re-scans" in h.status("LLMDeployment", "m")["validation"]["clusters"][0]["message"]
+    entry = h.status("LLMDeployment", "m")["validation"]["clusters"][0]
+    assert entry["rescanning"] == "m-validation-29001"
+    assert entry["verdict"] == "Passed"  # the previous result stands meanwhile
+    writes = h.status_writes
+    assert h.reconcile(LLM, "m").status is None  # no write while it scans
+    assert h.status_writes == writes
     finish_scan(h, "m-validation-29001", garak_report(FAILING))
     onprem.objects[("Job", NS, "m-validation-29001")]["status"]["completionTime"] = (
         "2026-12-06T03:00:09Z"
@@ -357,3 +370,49 @@ def test_probes_garak_lacks_or_that_would_download_are_refused_naming_the_field(
     assert "spec.validation.probes[1]: realtoxicityprompts" in ready["message"]
     assert "spec.validation.probes[2]: 'nosuchmodule'" in ready["message"]
     assert not h.fleet.cluster("onprem").names()
+
+
+def test_a_scan_starts_only_once_every_replica_serves_the_revision() -> None:
+    h = Harness()
+    placed(h)
+    model_ready(h, rolled_out=False)  # an old replica is still there
+    h.reconcile(LLM, "m")
+    onprem = h.fleet.cluster("onprem")
+    assert f"Job/{job_name()}" not in onprem.names("Job")
+    deployment = onprem.objects[("Deployment", NS, "m")]
+    assert deployment["metadata"]["annotations"][labels.REVISION] == revision()
+    assert "annotations" not in deployment["spec"]["template"]["metadata"]  # no restart
+    model_ready(h)
+    h.reconcile(LLM, "m")
+    assert f"Job/{job_name()}" in onprem.names("Job")
+
+
+def test_a_changed_spec_is_not_scanned_on_the_old_servers() -> None:
+    h = Harness()
+    scanned(h, garak_report(PASSING))
+    changed = copy.deepcopy(MODEL)
+    changed["image"] = "vllm/vllm-openai:v0.7.0"
+    h.update("LLMDeployment", "m", changed)
+    h.reconcile(LLM, "m")  # applies the new Deployment; the old replicas still serve
+    onprem = h.fleet.cluster("onprem")
+    assert f"Job/{job_name(changed)}" not in onprem.names("Job")
+    status = h.status("LLMDeployment", "m")
+    assert status["placements"][0]["validation"] == "Pending"
+    model_ready(h)  # the rollout is done
+    h.reconcile(LLM, "m")
+    assert f"Job/{job_name(changed)}" in onprem.names("Job")
+
+
+def test_stricter_scan_settings_are_a_new_revision_scanned_again() -> None:
+    h = Harness()
+    scanned(h, garak_report({"promptinject.HijackHateHumans": 9, "dan.Dan_11_0": 10}))
+    assert condition(h.status("LLMDeployment", "m"), "Validated")["status"] == "True"
+    stricter = copy.deepcopy(MODEL)
+    stricter["validation"]["minPassRate"] = 1.0
+    h.update("LLMDeployment", "m", stricter)
+    h.reconcile(LLM, "m")
+    model_ready(h)
+    h.reconcile(LLM, "m")
+    assert revision(stricter) != revision()
+    assert f"Job/{job_name(stricter)}" in h.fleet.cluster("onprem").names("Job")
+    assert condition(h.status("LLMDeployment", "m"), "Validated")["status"] == "Unknown"

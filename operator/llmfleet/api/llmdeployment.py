@@ -287,7 +287,7 @@ class ClusterPlacement(ApiModel):
     """Replicas ready in this cluster."""
     endpoint: str = Field(default="", max_length=2048)
     """OpenAI-compatible base URL of the model in this cluster."""
-    validation: str = Field(default="", max_length=16)
+    validation: str | None = Field(default=None, max_length=16)
     """With spec.validation: the verdict of this cluster's latest scan of what it serves
     (Passed, Failed, Running, Pending, Unknown)."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from llmfleet.api.chatendpoint import Auth, Exposure, Guardrails, RateLimit
 from llmfleet.api.common import (
@@ -13,6 +13,8 @@ from llmfleet.api.common import (
     Gpu,
     Resources,
     StagePlacement,
+    cel,
+    validations,
 )
 from llmfleet.api.llmdeployment import Runtime
 from llmfleet.api.validation import Validation
@@ -123,6 +125,17 @@ class Monitoring(ApiModel):
 class MLPipelineSpec(ApiModel):
     """Desired state of an MLPipeline."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.inference.validation) || self.model.artifactURI.contains('{run}')",
+                "spec.model.artifactURI must contain {run} with spec.inference.validation: each "
+                "run's artifact is scanned on its own, so runs must not overwrite each other's",
+                field_path=".model.artifactURI",
+            ),
+        )
+    )
+
     model: PipelineModel
     """Base model and artifact location."""
     run: int = Field(default=0, ge=0, le=1_000_000)
@@ -173,11 +186,14 @@ class RunRecord(ApiModel):
     """Artifact URI of the run."""
     succeeded_at: str | None = Field(default=None, max_length=64)
     """When training succeeded (RFC 3339)."""
-    validation: str = Field(default="", max_length=16)
+    validation: str | None = Field(default=None, max_length=16)
     """With inference.validation: Passed (inference may move to it), Failed (its rollout
     is blocked) or empty (not scanned yet)."""
-    validation_message: str = Field(default="", max_length=1024)
+    validation_message: str | None = Field(default=None, max_length=1024)
     """What its scan found."""
+    validation_revision: str | None = Field(default=None, max_length=64)
+    """What that scan judged (see LLMDeployment status.validation.revision): a changed
+    inference or validation spec is a new revision, scanned again before it serves."""
 
 
 class DriftStatus(ApiModel):

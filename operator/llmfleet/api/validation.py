@@ -76,8 +76,8 @@ class ClusterValidation(ApiModel):
     cluster: str = Field(max_length=253)
     """Member cluster."""
     revision: str = Field(default="", max_length=64)
-    """What the scanned model servers served (a digest of model, source, runtime, image and
-    arguments)."""
+    """What the scan judged: a digest of what the model servers serve (model, source,
+    runtime, image, arguments) and of the scan's probes, prompts per probe and minPassRate."""
     verdict: Verdict = "Pending"
     """Passed, Failed, Running (a scan of this revision is under way), Pending (none yet) or
     Unknown (the cluster does not answer)."""
@@ -88,6 +88,9 @@ class ClusterValidation(ApiModel):
     """What the scan found."""
     job: str = Field(default="", max_length=253)
     """The Job whose result this is."""
+    rescanning: str | None = Field(default=None, max_length=253)
+    """A later scan of this revision under way (a scheduled or manual Job); its result
+    replaces this one when it finishes."""
     scanned_at: str | None = Field(default=None, max_length=64)
     """When that scan finished (RFC 3339)."""
     probes: list[ProbeResult] = Field(default_factory=list, max_length=64)

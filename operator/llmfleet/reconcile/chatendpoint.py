@@ -48,7 +48,6 @@ from llmfleet.reconcile.gather import (
 from llmfleet.reconcile.llmdeployment import serving_placement, serving_placements
 from llmfleet.reconcile.reads import Context
 from llmfleet.render import gateway
-from llmfleet.render import validation as scan_render
 from llmfleet.render.common import Owner, Rendered, child_metadata
 from llmfleet.render.runtimes import RUNTIMES
 
@@ -279,18 +278,20 @@ def validated_routes(
     spec serves passed; and, when none did, why the model is held back."""
     if llm.validation is None or not llm.validation.enforce:
         return routes, ""
+    # The status describes the revision its model servers run: the operator writes it in the
+    # pass that applies a changed spec to them, so a status not yet current still describes
+    # the servers as they are.
     found = status.get("validation") or {}
-    current = found.get("revision") == scan_render.revision(llm)
     passed = {
         str(p.get("cluster"))
         for p in status.get("placements") or []
-        if current and p.get("validation") == "Passed"
+        if p.get("validation") == "Passed"
     }
     kept = tuple(r for r in routes if r.cluster in passed)
     if kept:
         return kept, ""
-    why = str(found.get("message") or "") if current else ""
-    return (), f"LLMDeployment {name} has not passed validation: {why or 'not scanned yet'}"
+    why = str(found.get("message") or "") or "not scanned yet"
+    return (), f"LLMDeployment {name} has not passed validation: {why}"
 
 
 def routes_of(status: Mapping[str, Any], location: str) -> tuple[Route, ...]:

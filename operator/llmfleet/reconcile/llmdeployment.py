@@ -81,6 +81,8 @@ class Share:
     mirrored: list[dict[str, Any]] = field(default_factory=list)
     ready: int = 0
     silent: bool = False
+    # Every replica serves the revision a validation scan judges (no rollout under way).
+    rolled_out: bool = False
 
 
 @dataclass
@@ -197,6 +199,7 @@ def gather(subject: Subject, ctx: Context) -> Facts:
         metrics_namespace=ctx.settings.metrics_namespace,
         now=moment.strftime("%Y-%m-%dT%H:%M:%SZ"), now_seconds=moment.timestamp(),
         previous=list(old.get("placements") or []), replicas=spec.replicas,
+        revision=scan_render.revision(spec) if spec.validation is not None else "",
     )  # fmt: skip
     check_secrets(
         ctx.reads,
@@ -265,7 +268,6 @@ def _gather_scans(facts: Facts, ctx: Context) -> None:
     validation = spec.validation
     if validation is None:  # pragma: no cover - the caller checks
         return
-    facts.revision = scan_render.revision(spec)
     facts.validation_image = validation.image or ctx.settings.validation_image
     body = ctx.reads.resource(KIND, owner.namespace, owner.name) or {}
     annotations = (body.get("metadata") or {}).get("annotations") or {}
@@ -388,6 +390,7 @@ def _share(
     rendered = render.self_managed(
         spec, owner, allocation.location, in_owner_cluster=in_owner_cluster,
         metrics_namespace=facts.metrics_namespace, replicas=allocation.replicas,
+        revision=facts.revision,
     )  # fmt: skip
     share = Share(member, allocation, rendered)
     if not in_owner_cluster:
@@ -395,20 +398,31 @@ def _share(
     if member.name in facts.unreachable:
         share.silent = True
         return share
-    share.ready, share.silent = _ready(ctx, member, owner)
+    server = _server(ctx, member, owner)
+    share.silent = server is None
+    share.ready = int(((server or {}).get("status") or {}).get("readyReplicas") or 0)
+    share.rolled_out = bool(facts.revision) and validating.rolled_out(server, facts.revision)
     if share.silent:
         facts.unreachable[member.name] = "its API server does not answer"
     return share
 
 
-def _ready(ctx: Context, member: MemberCluster, owner: Owner) -> tuple[int, bool]:
-    """Ready model-server replicas in a cluster, as its watch last saw them; silent or not."""
+def _server(ctx: Context, member: MemberCluster, owner: Owner) -> dict[str, Any] | None:
+    """The model server's Deployment in a cluster, as its watch last saw it ({} when there is
+    none); None when the cluster is silent."""
     live = member_list(
         ctx.fleet, member, "Deployment", owner.namespace, f"{labels.OWNER}={owner.label}"
     )
     if live is None:
+        return None
+    return next((dict(d) for d in live if d["metadata"]["name"] == owner.name), {})
+
+
+def _ready(ctx: Context, member: MemberCluster, owner: Owner) -> tuple[int, bool]:
+    """Ready model-server replicas in a cluster, as its watch last saw them; silent or not."""
+    server = _server(ctx, member, owner)
+    if server is None:
         return 0, True
-    server = next((d for d in live if d["metadata"]["name"] == owner.name), {})
     return int((server.get("status") or {}).get("readyReplicas") or 0), False
 
 
@@ -473,6 +487,7 @@ def plan(facts: Facts) -> Plan:
                 facts.spec, facts.owner, share.allocation.location,
                 in_owner_cluster=share.member.kubeconfig is None,
                 metrics_namespace=facts.metrics_namespace, replicas=before,
+                revision=facts.revision,
             )  # fmt: skip
         result.add(Desired(cluster, PART, [*share.mirrored, *rendered.objects]))
         plan_scans(facts, cluster, share, result)
@@ -500,7 +515,7 @@ def plan_scans(facts: Facts, cluster: str, share: Share, result: Plan) -> None:
     if scans.silent:
         result.add(Desired(cluster, VALIDATION_PART, None))
         return
-    start = share.ready > 0 and scans.result is None and not facts.carried
+    start = share.rolled_out and scans.result is None and not facts.carried
     objects = scan_render.scan_objects(
         facts.spec, validation, facts.owner, rev=facts.revision, image=facts.validation_image,
         model_url=share.rendered.url, location=share.allocation.location,
@@ -548,7 +563,7 @@ def report_scans(facts: Facts) -> list[Event]:
             continue
         scans.silent = scans.silent or cluster in facts.unreachable
         facts.scan_entries[cluster] = validating.entry(
-            scans, facts.revision, ready=share.ready, carried=facts.carried,
+            scans, facts.revision, rolled_out=share.rolled_out, carried=facts.carried,
             job=scan_render.job_name(facts.owner, facts.revision),
         )  # fmt: skip
     entries = list(facts.scan_entries.values())

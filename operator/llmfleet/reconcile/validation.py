@@ -94,7 +94,7 @@ def gather(
     name = str(latest["metadata"]["name"])
     known = (old.get("job"), old.get("revision"), old.get("verdict") in (PASSED, FAILED))
     if known == (name, rev, True):
-        found.result = dict(old)
+        found.result = {k: v for k, v in old.items() if k != "rescanning"}
         return found
     said = ""
     for pod in job_pods(client, owner.namespace, name):
@@ -139,14 +139,30 @@ def judged(said: str, job: Mapping[str, Any], validation: Validation, rev: str) 
     }  # fmt: skip
 
 
-def entry(scans: ClusterScans, rev: str, *, ready: int, carried: bool, job: str) -> dict[str, Any]:
+def rolled_out(server: Mapping[str, Any] | None, rev: str) -> bool:
+    """Whether a model server's Deployment serves `rev` with every replica: its rollout is
+    done (a scan started earlier would judge the previous revision's pods) and one is ready."""
+    if not server:
+        return False
+    meta, status = server.get("metadata") or {}, server.get("status") or {}
+    return (
+        (meta.get("annotations") or {}).get(labels.REVISION) == rev
+        and int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
+        and int(status.get("updatedReplicas") or 0) == int(status.get("replicas") or 0)
+        and int(status.get("readyReplicas") or 0) > 0
+    )
+
+
+def entry(
+    scans: ClusterScans, rev: str, *, rolled_out: bool, carried: bool, job: str
+) -> dict[str, Any]:
     """The cluster's entry in status.validation.clusters; `job`: the name of the revision's
-    first scan, started as soon as a replica is ready."""
+    first scan, started once every replica serves the revision."""
     base = {"cluster": scans.cluster, "revision": rev}
     if scans.result is not None:
         result = {**scans.result, "cluster": scans.cluster}
         if scans.running:
-            result["message"] = f"{result.get('message', '')}; Job {scans.running} re-scans"[:1024]
+            result["rescanning"] = scans.running
         return result
     if carried:
         message = "passed as the candidate of its MLPipeline; not scanned again"
@@ -154,11 +170,11 @@ def entry(scans: ClusterScans, rev: str, *, ready: int, carried: bool, job: str)
     if scans.silent:
         message = f"cluster {scans.cluster} does not answer"
         return {**base, "verdict": UNKNOWN, "reason": "ClusterUnreachable", "message": message}
-    if scans.running or scans.initial_exists or ready:
+    if scans.running or scans.initial_exists or rolled_out:
         job = scans.running or job
         message = f"Job {job} scans revision {rev}"
         return {**base, "verdict": RUNNING, "reason": "Scanning", "job": job, "message": message}
-    message = "scanned once a replica is ready"
+    message = "scanned once every replica serves this revision and one is ready"
     return {**base, "verdict": PENDING, "reason": "WaitingForReplicas", "message": message}
 
 
@@ -220,5 +236,5 @@ def changed_verdicts(
 def silent_entry(cluster: str, old: Mapping[str, Any], rev: str) -> ClusterScans:
     found = ClusterScans(cluster, silent=True)
     if old.get("revision") == rev and old.get("verdict") in (PASSED, FAILED):
-        found.result = dict(old)
+        found.result = {k: v for k, v in old.items() if k != "rescanning"}
     return found

@@ -156,10 +156,16 @@ def self_managed(
     in_owner_cluster: bool,
     metrics_namespace: str,
     replicas: int | None = None,
+    revision: str = "",
 ) -> Rendered:
-    """Model server, Service, ServiceAccount, PDB and the NetworkPolicies of the mode's roles."""
+    """Model server, Service, ServiceAccount, PDB and the NetworkPolicies of the mode's roles.
+    `revision`: what a validation scan judges, on the Deployment (not its pods: adding it
+    restarts nothing), so a scan starts only once the servers serve it."""
     runtime = RUNTIMES[spec.runtime or DEFAULT_RUNTIME]
     name, namespace = owner.name, owner.namespace
+    server = deployment(spec, owner, location, in_owner_cluster=in_owner_cluster, replicas=replicas)
+    if revision:
+        server["metadata"]["annotations"] = {labels.REVISION: revision}
     objects: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",
@@ -167,7 +173,7 @@ def self_managed(
             "metadata": child_metadata(owner, name, in_owner_cluster=in_owner_cluster),
             "automountServiceAccountToken": False,
         },
-        deployment(spec, owner, location, in_owner_cluster=in_owner_cluster, replicas=replicas),
+        server,
         {
             "apiVersion": "v1",
             "kind": "Service",

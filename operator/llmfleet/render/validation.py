@@ -22,22 +22,30 @@ from llmfleet.segmentation import policies
 ROLE = "validation"
 # Jobs the CronJob starts carry this stage: the part's own sync leaves them to their CronJob.
 SCHEDULED = "validation-scheduled"
-REVISION = f"{labels.GROUP}/revision"
+REVISION = labels.REVISION
 JOB_NAME_LIMIT = 63  # Job names become pod label values
 CRONJOB_NAME_LIMIT = 52  # the CronJob controller appends an 11-character suffix
 
 
 def revision(spec: LLMDeploymentSpec) -> str:
-    """What the model servers serve, as a short digest: a change of model, source, runtime,
-    image or arguments is a new revision, scanned again."""
+    """What a scan judges, as a short digest: what the model servers serve (model, source,
+    runtime, image, arguments) and what the scan asks of them (probes, prompts per probe,
+    minPassRate). A change of either is a new revision, scanned again; replicas, placement,
+    the schedule, enforce or the scanner image are not."""
     runtime = spec.runtime or DEFAULT_RUNTIME
-    served = {
+    served: dict[str, object] = {
         "model": spec.model.name,
         "uri": spec.model.uri or f"hf://{spec.model.name}",
         "runtime": runtime,
         "image": spec.image or RUNTIMES[runtime].image,
         "args": list(spec.args),
     }
+    if spec.validation is not None:
+        served["scan"] = {
+            "probes": list(spec.validation.probes),
+            "promptsPerProbe": spec.validation.prompts_per_probe,
+            "minPassRate": spec.validation.min_pass_rate,
+        }
     return hashlib.sha256(json.dumps(served, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -172,7 +180,7 @@ def job_spec(
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     return {
-        "backoffLimit": 0,
+        "backoffLimit": 2,  # a crash or eviction is retried; a verdict is not
         "activeDeadlineSeconds": validation.timeout_seconds,
         "template": {
             "metadata": {"labels": pod_labels(owner, location)},

@@ -180,7 +180,7 @@ def plan(facts: Facts) -> PipelinePlan:
         runs = [record, *[r for r in runs if r["id"] != record["id"]]][:MAX_RUNS]
     previous = str(facts.old.get("servingRun", ""))
     candidate = None
-    if spec.inference.validation is not None:
+    if spec.inference.validation is not None and spec.inference.validation.enforce:
         result.gate = gating.decide(
             spec, owner, facts.training.run, runs=runs, previous=previous, owned=facts.owned
         )
@@ -431,10 +431,13 @@ def readiness(
         return False, "Training", training.message + keeps
     if gate is not None and gate.blocked is not None:
         found = gate.blocked.get("validationMessage") or "its scan failed"
-        return False, "RolloutBlocked", f"run {run.id} failed validation: {found}{keeps}"
+        reason = "RolloutBlocked" if keeps else "ValidationFailed"
+        return False, reason, f"run {run.id} failed validation: {found}{keeps}"
     if gate is not None and gate.candidate is not None:
         name = gate.candidate["metadata"]["name"]
-        return False, "Validating", f"run {run.id} is being validated (LLMDeployment {name}){keeps}"
+        says = f" ({gate.candidate_says})" if gate.candidate_says else ""
+        message = f"run {run.id} is being validated by LLMDeployment {name}{says}{keeps}"
+        return False, "Validating", message
     for stage in (inference, endpoint):
         if stage.phase == "Unknown":
             return None, stage.reason, stage.message

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from llmfleet import status as conditions
 from llmfleet.api.llmdeployment import LLMDeploymentSpec
 from llmfleet.api.mlpipeline import MLPipelineSpec
 from llmfleet.render import mlpipeline as render
@@ -25,8 +26,10 @@ PASSED, FAILED = "Passed", "Failed"
 class Gate:
     runs: list[dict[str, Any]]
     serving: render.Run | None
-    # The candidate LLMDeployment to keep while the desired run is scanned.
+    # The candidate LLMDeployment to keep while the desired run is scanned, and what its own
+    # status says while it is not scanned yet (not placed, loading).
     candidate: dict[str, Any] | None = None
+    candidate_says: str = ""
     # The desired run's record once its scan failed: its rollout is blocked.
     blocked: Mapping[str, Any] | None = None
 
@@ -49,6 +52,35 @@ def scanned(llm: Mapping[str, Any], run_id: str, revision: str) -> tuple[str, st
     return verdict, str(found.get("message") or "")
 
 
+def learn(
+    spec: MLPipelineSpec,
+    owner: Owner,
+    records: list[dict[str, Any]],
+    owned: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Each run's verdict, from the candidate's scan or the inference LLMDeployment's own
+    (first run, scheduled re-validation); a verdict of another revision (the inference or
+    validation spec changed since) is forgotten: that run is scanned again."""
+    main = owned.get(f"LLMDeployment/{owner.name}", {})
+    candidate = owned.get(f"LLMDeployment/{render.candidate_name(owner)}", {})
+    for record in records:
+        run = _run(record)
+        if run is None:  # pragma: no cover - records always have an id
+            continue
+        revision = run_revision(spec, owner, run)
+        if record.get("validationRevision") != revision:
+            for key in ("validation", "validationMessage", "validationRevision"):
+                record.pop(key, None)
+        # The serving model's own scans (scheduled ones too) have the last word on its run.
+        verdict, message = scanned(main, run.id, revision)
+        if not verdict and not record.get("validation"):
+            verdict, message = scanned(candidate, run.id, revision)
+        if verdict:
+            record.update(
+                validation=verdict, validationMessage=message[:1024], validationRevision=revision
+            )
+
+
 def decide(
     spec: MLPipelineSpec,
     owner: Owner,
@@ -60,25 +92,17 @@ def decide(
 ) -> Gate:
     """The runs with what their scans said, the run to serve, and the candidate to keep."""
     records = [dict(r) for r in runs]
+    learn(spec, owner, records, owned)
     by_id = {str(r["id"]): r for r in records}
-    main = owned.get(f"LLMDeployment/{owner.name}", {})
-    candidate = owned.get(f"LLMDeployment/{render.candidate_name(owner)}", {})
-    for record in records:
-        if record.get("validation"):
-            continue  # a verdict stays with its run
-        as_run = render.Run(str(record["id"]), int(record.get("run", 0)), str(record["artifact"]))
-        revision = run_revision(spec, owner, as_run)
-        for llm in (candidate, main):
-            verdict, message = scanned(llm, as_run.id, revision)
-            if verdict:
-                record["validation"], record["validationMessage"] = verdict, message[:1024]
-                break
     wanted = by_id.get(run.id)
     current = by_id.get(previous)
-    fallback = current or next((r for r in records if r.get("validation") == PASSED), None)
+    # What keeps serving while a new run is scanned: the current run unless its scan failed,
+    # else the newest run that passed.
+    fallback = current if current is not None and current.get("validation") != FAILED else None
+    fallback = fallback or next((r for r in records if r.get("validation") == PASSED), None)
     gate = Gate(records, None)
     if wanted is None:  # not trained yet: what serves keeps serving
-        gate.serving = _run(fallback or (records[0] if records else None))
+        gate.serving = _run(fallback or current or (records[0] if records else None))
         return gate
     said = wanted.get("validation")
     if said == PASSED or fallback is None or fallback is wanted:
@@ -89,8 +113,14 @@ def decide(
     gate.serving = _run(fallback)
     if said == FAILED:
         gate.blocked = wanted
-    else:
-        gate.candidate = render.candidate(spec, owner, run)
+        return gate
+    gate.candidate = render.candidate(spec, owner, run)
+    live = owned.get(f"LLMDeployment/{render.candidate_name(owner)}", {})
+    ready: Mapping[str, Any] = conditions.find(
+        (live.get("status") or {}).get("conditions") or [], "Ready"
+    )
+    if ready and ready.get("status") != "True":
+        gate.candidate_says = f"{ready.get('reason', '')}: {ready.get('message', '')}"[:512]
     return gate
 
 
@@ -106,9 +136,11 @@ def validated_revision(
     serving: render.Run | None,
     runs: Sequence[Mapping[str, Any]],
 ) -> str | None:
-    """The serving run's revision when a scan of it passed (the inference LLMDeployment then
-    need not scan it again)."""
+    """The serving run's revision when a scan of that very revision passed (the inference
+    LLMDeployment then need not scan it again)."""
     if serving is None or spec.inference.validation is None:
         return None
     record = next((r for r in runs if r.get("id") == serving.id), {})
-    return run_revision(spec, owner, serving) if record.get("validation") == PASSED else None
+    revision = run_revision(spec, owner, serving)
+    passed = record.get("validation") == PASSED and record.get("validationRevision") == revision
+    return revision if passed else None
