@@ -416,3 +416,18 @@ def test_stricter_scan_settings_are_a_new_revision_scanned_again() -> None:
     assert revision(stricter) != revision()
     assert f"Job/{job_name(stricter)}" in h.fleet.cluster("onprem").names("Job")
     assert condition(h.status("LLMDeployment", "m"), "Validated")["status"] == "Unknown"
+
+
+def test_scan_objects_never_take_over_what_another_resource_named_so_holds() -> None:
+    h = Harness()
+    onprem = h.fleet.cluster("onprem")
+    theirs = {
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "m-validation", "namespace": NS,
+                     "labels": {labels.OWNER: "LLMDeployment.team.m-validation"}},
+    }  # fmt: skip
+    onprem.put(theirs)
+    status = placed(h)
+    ready = condition(status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NameConflict")
+    assert onprem.objects[("ServiceAccount", NS, "m-validation")] == theirs

@@ -522,7 +522,10 @@ def plan_scans(facts: Facts, cluster: str, share: Share, result: Plan) -> None:
         in_owner_cluster=share.member.kubeconfig is None,
         run_now=start or scans.initial_exists,
     )  # fmt: skip
-    result.add(Desired(cluster, VALIDATION_PART, objects, create_only=("Job",)))
+    # Its names end in -validation: never take over what another resource named so holds.
+    result.add(
+        Desired(cluster, VALIDATION_PART, objects, create_only=("Job",), refuse_foreign=True)
+    )
 
 
 def report(facts: Facts, plan: Plan, executed: Executed) -> tuple[dict[str, Any], list[Event]]:
