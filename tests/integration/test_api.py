@@ -185,6 +185,7 @@ def test_all_kinds_are_in_the_llmfleet_category_with_short_names(fleet: Fleet) -
                 "GPUs",
                 "Replicas",
                 "Clusters",
+                "Validated",
                 "Ready",
                 "Reason",
                 "Age",

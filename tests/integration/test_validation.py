@@ -30,18 +30,22 @@ from tests.integration.test_mlpipeline import get as get_pipeline
 from tests.integration.test_mlpipeline import patch as patch_pipeline
 from tests.integration.test_mlpipeline import pipeline, run_drift_check
 
-pytestmark = pytest.mark.usefixtures("operator", "load_balancers", "idle_gpus")
+pytestmark = pytest.mark.usefixtures("operator", "load_balancers")
 PASS = "sim.llmfleet.local/scan:10"
 FAIL = "sim.llmfleet.local/scan:2"
 PROBES = ["promptinject", "dan.Dan_11_0"]
 
 
-def validated_model(name: str, image: str, **validation: Any) -> dict[str, Any]:
+def cpu_model(name: str, **spec: Any) -> dict[str, Any]:
+    """A small CPU model (llama.cpp) on llmfleet-onprem: it waits for no GPU."""
     return resources.llm_deployment(
-        name, "onprem",
-        placement=pinned(topology.ONPREM),
-        validation={"probes": PROBES, "image": image, **validation},
+        name, "onprem", placement=pinned(topology.ONPREM), runtime="llamacpp",
+        gpu={"count": 0}, resources={"cpu": "500m", "memory": "1Gi"}, **spec,
     )  # fmt: skip
+
+
+def validated_model(name: str, image: str, **validation: Any) -> dict[str, Any]:
+    return cpu_model(name, validation={"probes": PROBES, "image": image, **validation})
 
 
 def create_model(fleet: Fleet, namespace: str, body: dict[str, Any]) -> None:
@@ -79,7 +83,7 @@ def test_gateways_route_only_to_models_that_passed_their_scan(fleet: Fleet, name
     )  # fmt: skip
     trusted = wait_until(
         lambda: validated_is(fleet, namespace, "trusted", "True"),
-        what="trusted to pass its scan", timeout=120,
+        what="trusted to pass its scan", timeout=180,
     )  # fmt: skip
     entry = trusted["status"]["validation"]["clusters"][0]
     assert entry["cluster"] == topology.ONPREM.name
@@ -94,7 +98,7 @@ def test_gateways_route_only_to_models_that_passed_their_scan(fleet: Fleet, name
 
     leaky = wait_until(
         lambda: validated_is(fleet, namespace, "leaky", "False"),
-        what="leaky to fail its scan", timeout=120,
+        what="leaky to fail its scan", timeout=180,
     )  # fmt: skip
     failed = condition(leaky, "Validated")
     assert failed["reason"] == "BelowMinPassRate"
@@ -131,8 +135,7 @@ def test_a_scheduled_scan_that_fails_takes_the_model_out_of_routing(
 ) -> None:
     name = "weekly"
     create_model(fleet, namespace, validated_model(name, PASS, schedule="0 3 * * 0"))
-    create_model(fleet, namespace, resources.llm_deployment(
-        "fallback", "onprem", placement=pinned(topology.ONPREM)))  # fmt: skip
+    create_model(fleet, namespace, cpu_model("fallback"))
     resources.create_chat_endpoint(
         fleet.cloud, namespace, "chat",
         sites=[pin_onprem({"location": "onprem"})],
@@ -193,6 +196,8 @@ def test_a_pipeline_rolls_out_only_runs_whose_candidate_passed(
     validation = {"probes": PROBES, "image": PASS}
     spec = pipeline(name, ("onprem", "onprem", "onprem"))
     spec["spec"]["inference"]["validation"] = validation
+    spec["spec"]["inference"]["runtime"] = "llamacpp"
+    spec["spec"]["inference"]["gpu"] = {"count": 0}
     create_pipeline(fleet, namespace, spec)
 
     def first_passed() -> dict[str, Any] | None:
