@@ -1,8 +1,9 @@
 """Validation of an LLMDeployment's placements: what each cluster's scans of the served revision
 said, which Jobs to keep or start, and the Validated condition.
 
-A placement is scanned once it has a ready replica and no scan of what it serves; the Job that
-scanned it stays (its result is in its pod's termination message, read once). Scheduled scans
+A placement is scanned once every replica serves the revision (its rollout done) and nothing
+scanned that revision there; the Job that scanned it stays (its result is in its pod's
+termination message, read once). Scheduled scans
 (a CronJob) re-validate; the latest finished scan of the revision decides. A scan that did not
 complete is a failure, never a pass."""
 
@@ -17,7 +18,7 @@ from llmfleet.api.validation import Validation, probe_problems
 from llmfleet.children import VALIDATION
 from llmfleet.kube.cluster import ClusterApi
 from llmfleet.reconcile.engine import SpecError
-from llmfleet.reconcile.jobs import job_phase, job_pods
+from llmfleet.reconcile.jobs import job_phase, termination_message
 from llmfleet.render import validation as render
 from llmfleet.render.common import Owner
 from llmfleet.scan import report as scan_report
@@ -96,11 +97,7 @@ def gather(
     if known == (name, rev, True):
         found.result = {k: v for k, v in old.items() if k != "rescanning"}
         return found
-    said = ""
-    for pod in job_pods(client, owner.namespace, name):
-        for container in (pod.get("status") or {}).get("containerStatuses") or []:
-            terminated = (container.get("state") or {}).get("terminated") or {}
-            said = said or (terminated.get("message") or "").strip()
+    said = termination_message(client, owner.namespace, name)
     found.result = judged(said, latest, validation, rev)
     return found
 

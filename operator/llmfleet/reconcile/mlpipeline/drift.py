@@ -12,7 +12,7 @@ from llmfleet.api.mlpipeline import Drift
 from llmfleet.children import DRIFT
 from llmfleet.kube.cluster import ClusterApi
 from llmfleet.placement.clusters import MemberCluster
-from llmfleet.reconcile.jobs import job_pods
+from llmfleet.reconcile.jobs import termination_message
 from llmfleet.render.common import Owner
 
 
@@ -50,11 +50,7 @@ def read_check(client: ClusterApi, job: Mapping[str, Any]) -> dict[str, Any]:
     checked_at = status.get("completionTime") or next(
         (c.get("lastTransitionTime") for c in status.get("conditions") or []), None
     )
-    said = ""
-    for pod in job_pods(client, job["metadata"]["namespace"], name):
-        for container in (pod.get("status") or {}).get("containerStatuses") or []:
-            terminated = (container.get("state") or {}).get("terminated") or {}
-            said = said or (terminated.get("message") or "").strip()
+    said = termination_message(client, job["metadata"]["namespace"], name)
     return {"job": name, "checkedAt": checked_at, "score": parse_score(said)}
 
 
