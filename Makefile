@@ -154,8 +154,7 @@ test-integration: venv gateway-venv garak prometheus llama-server argocd dashboa
 check: lint typecheck crds-check test-unit ## The fast checks, no cluster needed: lint, types, CRD drift, unit tests
 
 .PHONY: test
-test: venv gateway-venv garak prometheus llama-server argocd dashboard-check runtime-sources ## Everything CI checks: the integration tests against the clusters and, alongside, the fast checks and the tests that need no cluster
-	WITH_CHECKS=1 VENV=$(VENV) hack/test-integration.sh $(PYTEST_ARGS)
+test: check test-integration ## Everything CI checks: the fast checks, then the integration tests
 
 .PHONY: bench
 bench: venv ## Benchmark the operator at 1,000 LLMDeployments: burst, churn, writes, memory, cold start

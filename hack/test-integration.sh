@@ -2,9 +2,7 @@
 # The integration tests in two processes side by side: the suite that uses the local clusters
 # (one suite at a time against them) and the tests that use none (a real Prometheus and
 # Alertmanager, promtool, tsc, llama-server on their own). Arguments go to both pytest runs;
-# a filter that leaves one side without tests is fine, one that leaves both is not. With
-# WITH_CHECKS=1 (`make test`) the fast checks (`make check`) run first on the side without
-# clusters: they take less than a minute of the cluster suite's time instead of before it.
+# a filter that leaves one side without tests is fine, one that leaves both is not.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 pytest=${VENV:-.venv}/bin/pytest
@@ -22,23 +20,7 @@ stop_clusterless() {
 trap stop_clusterless EXIT
 trap 'exit 130' INT TERM
 
-without_clusters() {
-  local checks=0
-  if [[ ${WITH_CHECKS:-} == 1 ]]; then
-    echo "=== make check ==="
-    make --no-print-directory check PYTEST_ARGS= || checks=1
-    echo
-  fi
-  "$pytest" -m "integration and clusterless" tests/integration "$@"
-  local tests=$?
-  if (( checks != 0 )); then
-    echo "make check failed" >&2
-    return 1
-  fi
-  return "$tests"
-}
-
-without_clusters "$@" >"$clusterless_log" 2>&1 &
+"$pytest" -m "integration and clusterless" tests/integration "$@" >"$clusterless_log" 2>&1 &
 clusterless=$!
 "$pytest" -m "integration and not clusterless" tests/integration --durations=15 "$@"
 clusters_status=$?
@@ -47,7 +29,7 @@ clusterless_status=$?
 clusterless=""
 
 echo
-echo "=== the checks and integration tests that use no cluster (run alongside) ==="
+echo "=== the integration tests that use no cluster (run alongside) ==="
 cat "$clusterless_log"
 if (( clusters_status == NO_TESTS && clusterless_status == NO_TESTS )); then
   echo "no integration test matches the arguments: $*" >&2
