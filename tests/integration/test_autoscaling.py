@@ -163,11 +163,15 @@ def test_load_fills_onprem_overflows_to_the_cloud_and_gives_the_cloud_back_first
     assert (ready["status"], ready["reason"]) == ("True", "ScaledToZero")
     wait_until(lambda: deployment_replicas(fleet, topology.ONPREM.name, namespace, name) == 0,
                what="the on-prem Deployment at zero", timeout=60)  # fmt: skip
-    events = client.CoreV1Api(fleet.cloud).list_namespaced_event(
-        namespace, field_selector=f"involvedObject.name={name}"
-    )
-    reasons = {e.reason for e in events.items}
-    assert {"ScaledUp", "ScaledDown", "ScaledToZero"} <= reasons
+    def reasons() -> set[str] | None:
+        # Events are posted after the status they tell of: wait for the last one.
+        events = client.CoreV1Api(fleet.cloud).list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}"
+        )
+        found = {e.reason for e in events.items}
+        return found if {"ScaledUp", "ScaledDown", "ScaledToZero"} <= found else None
+
+    wait_until(reasons, what="the ScaledUp, ScaledDown and ScaledToZero Events", timeout=30)
 
 
 @pytest.fixture
