@@ -163,6 +163,7 @@ def test_load_fills_onprem_overflows_to_the_cloud_and_gives_the_cloud_back_first
     assert (ready["status"], ready["reason"]) == ("True", "ScaledToZero")
     wait_until(lambda: deployment_replicas(fleet, topology.ONPREM.name, namespace, name) == 0,
                what="the on-prem Deployment at zero", timeout=60)  # fmt: skip
+
     def reasons() -> set[str] | None:
         # Events are posted after the status they tell of: wait for the last one.
         events = client.CoreV1Api(fleet.cloud).list_namespaced_event(
