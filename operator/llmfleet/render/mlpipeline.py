@@ -323,15 +323,12 @@ def drift_monitor(
                     "activeDeadlineSeconds": DRIFT_DEADLINE_SECONDS,
                     "template": {
                         "metadata": {"labels": pod_labels},
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "serviceAccountName": name,
-                            "automountServiceAccountToken": False,
-                            "securityContext": policies.pod_security_context(),
-                            **scheduling.pod_scheduling(location, Gpu(count=0), None, None),
-                            "containers": [container],
-                            "volumes": [{"name": "tmp", "emptyDir": {}}],
-                        },
+                        "spec": policies.helper_pod_spec(
+                            name,
+                            [container],
+                            [{"name": "tmp", "emptyDir": {}}],
+                            scheduling.pod_scheduling(location, Gpu(count=0), None, None),
+                        ),
                     },
                 },
             },

@@ -184,18 +184,15 @@ def job_spec(
         "activeDeadlineSeconds": validation.timeout_seconds,
         "template": {
             "metadata": {"labels": pod_labels(owner, location)},
-            "spec": {
-                "restartPolicy": "Never",
-                "serviceAccountName": name,
-                "automountServiceAccountToken": False,
-                "securityContext": policies.pod_security_context(),
-                **scheduling.pod_scheduling(location, Gpu(count=0), None, None),
-                "containers": [container],
-                "volumes": [
+            "spec": policies.helper_pod_spec(
+                name,
+                [container],
+                [
                     {"name": "config", "configMap": {"name": name}},
                     {"name": "work", "emptyDir": {"sizeLimit": "1Gi"}},
                 ],
-            },
+                scheduling.pod_scheduling(location, Gpu(count=0), None, None),
+            ),
         },
     }
 

@@ -23,6 +23,25 @@ def pod_security_context() -> dict[str, Any]:
     }
 
 
+def helper_pod_spec(
+    account: str,
+    containers: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    scheduling: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The pod of a run-to-completion helper next to a model (drift check, validation scan):
+    hardened, no token, never restarted in place."""
+    return {
+        "restartPolicy": "Never",
+        "serviceAccountName": account,
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(),
+        **scheduling,
+        "containers": containers,
+        "volumes": volumes,
+    }
+
+
 def container_security_context() -> dict[str, Any]:
     return {
         "allowPrivilegeEscalation": False,
