@@ -164,6 +164,10 @@ bench: venv ## Benchmark the operator at 1,000 LLMDeployments: burst, churn, wri
 bench-writes: venv ## Count the API writes per LLMDeployment on create, resync and restart
 	$(BIN)/python bench/writes.py
 
+.PHONY: bench-gateway
+bench-gateway: venv gateway-venv ## Benchmark the ChatEndpoint gateway, no cluster: added latency and rps, plugin on and off
+	$(BIN)/python bench/gateway.py
+
 .PHONY: clean
 clean: ## Remove the virtualenv and caches in the repo (not the binary cache)
 	rm -rf $(VENV) $(GATEWAY_VENV) .venv-garak .pytest_cache .mypy_cache .ruff_cache .hypothesis
