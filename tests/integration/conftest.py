@@ -206,6 +206,10 @@ def crds(fleet: Fleet) -> list[str]:
     return seed.install_crds(fleet.cloud, REPO_ROOT / "crds")
 
 
+# The operator's log line at the end of each resync round.
+RESYNC_ROUND = "Resync round over"
+
+
 class Operator:
     """`llmfleet run` as its own process against the hub, as a user runs it."""
 
@@ -256,6 +260,14 @@ class Operator:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def resync_rounds(self, rounds: int, what: str = "") -> None:
+        """Waits for `rounds` more resync rounds over every resource to complete."""
+        seen = self.log.read_text().count(RESYNC_ROUND)
+        wait_until(
+            lambda: self.log.read_text().count(RESYNC_ROUND) >= seen + rounds,
+            what=what or f"{rounds} resync rounds",
+        )
 
     def kill(self) -> None:
         """SIGKILL: no cleanup handlers, no graceful shutdown, as when a node dies."""

@@ -588,29 +588,16 @@ def test_no_writes_on_resync_or_restart(fleet: Fleet, namespace: str, operator: 
 
     wait_until(quiet, what="earlier tests' namespaces to finish terminating", timeout=180)
 
-    def resync_rounds(rounds: int, what: str) -> None:
-        # Six resources (two models, the endpoint, the pipeline and its model and endpoint).
-        resynced = operator.log.read_text().count("Timer 'resync' succeeded")
-        wait_until(
-            lambda: (
-                operator.log.read_text().count("Timer 'resync' succeeded") >= resynced + 6 * rounds
-            ),
-            what=what,
-        )
-
     # A reconcile of an earlier test's resource may still be in flight when its namespace goes
     # (its status patch and Event then answer 404); one round lets it finish before counting.
-    resync_rounds(1, "a resync round before counting")
+    operator.resync_rounds(1, "a resync round before counting")
     before = {c: operator_writes(api) for c, api in apis.items()}
-    resync_rounds(3, "three resync rounds over every resource")
+    operator.resync_rounds(3, "three resync rounds over every resource")
     after_resync = {c: operator_writes(api) for c, api in apis.items()}
     assert {c: delta(before[c], after_resync[c]) for c in apis} == {c: {} for c in apis}
 
     operator.restart()
-    wait_until(
-        lambda: operator.log.read_text().count("Timer 'resync' succeeded") >= 12,
-        what="the restarted operator to resync every resource twice",
-    )
+    operator.resync_rounds(2, "the restarted operator to resync every resource twice")
     after_restart = {c: operator_writes(api) for c, api in apis.items()}
     assert {c: delta(after_resync[c], after_restart[c]) for c in apis} == {c: {} for c in apis}
 

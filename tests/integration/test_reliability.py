@@ -35,17 +35,6 @@ pytestmark = pytest.mark.usefixtures("operator")
 INTRUDER = "intruder"
 
 
-def resync_rounds(operator: Operator, resources_count: int, rounds: int) -> None:
-    seen = operator.log.read_text().count("Timer 'resync' succeeded")
-    wait_until(
-        lambda: (
-            operator.log.read_text().count("Timer 'resync' succeeded")
-            >= seen + resources_count * rounds
-        ),
-        what=f"{rounds} resync rounds",
-    )
-
-
 def test_fields_another_writer_changed_are_restored_and_its_own_fields_kept(
     fleet: Fleet, namespace: str, operator: Operator
 ) -> None:
@@ -85,7 +74,7 @@ def test_fields_another_writer_changed_are_restored_and_its_own_fields_kept(
     assert apps.read_namespaced_deployment("owned", namespace).metadata.labels["team"] == "search"
     restorations = operator.log.read_text().count(f"of Deployment/owned in in-cluster {namespace}")
     assert restorations >= 1
-    resync_rounds(operator, 1, 3)
+    operator.resync_rounds(3)
     # Restored once, not fought over: no further applies, and never a conflict.
     assert operator.log.read_text().count(f"of Deployment/owned in in-cluster {namespace}") == (
         restorations

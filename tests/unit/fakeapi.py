@@ -250,7 +250,15 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.reads = Reads(self.fleet.hub, Prober(enabled=False), self.policies)
-        self.context = Context(fleet=self.fleet, settings=self.settings, reads=self.reads)
+        # Finalizers put on: (name, the member clusters' writes until then).
+        self.holds: list[tuple[str, int]] = []
+        self.context = Context(
+            fleet=self.fleet, settings=self.settings, reads=self.reads, hold=self._hold
+        )
+
+    def _hold(self, kind: str, body: Mapping[str, Any]) -> None:
+        member_writes = self.fleet.writes() - self.fleet.hub.writes()
+        self.holds.append((body["metadata"]["name"], member_writes))
 
     def create(self, kind: str, name: str, spec: dict[str, Any], namespace: str = "team") -> None:
         self.fleet.hub.put(

@@ -507,3 +507,40 @@ def test_status_patch_removes_what_disappears(
     old: dict[str, Any], new: dict[str, Any], patch: dict[str, Any]
 ) -> None:
     assert engine.status_patch(old, new) == patch
+
+
+@pytest.mark.parametrize(
+    ("location", "holds"),
+    [
+        # Children in the resource's own cluster carry an ownerReference: no finalizer.
+        ("cloud", []),
+        # Children in a member cluster outlive the resource unless the operator removes them:
+        # the finalizer goes on before the first of them is written, once.
+        ("onprem", [("llm", 0)]),
+    ],
+)
+def test_the_finalizer_goes_on_only_before_children_are_written_in_a_member(
+    location: str, holds: list[tuple[str, int]]
+) -> None:
+    h = Harness()
+    h.secret("hf-token", "token")
+    h.create("LLMDeployment", "llm", {**MODEL, "placement": {"location": location}})
+    h.reconcile(llmdeployment.KIND_SPEC, "llm")
+    h.reconcile(llmdeployment.KIND_SPEC, "llm")
+    assert h.holds == holds
+    placed = h.fleet.cluster(h.status("LLMDeployment", "llm")["placements"][0]["cluster"])
+    assert placed.names("Deployment") == {"Deployment/llm"}
+
+
+def test_a_finalizer_that_cannot_go_on_stops_the_pass_before_any_member_write() -> None:
+    h = Harness()
+
+    def refused(kind: str, body: Any) -> None:
+        raise KubeError(500, "etcd timed out", "in-cluster")
+
+    h.context.hold = refused
+    h.secret("hf-token", "token")
+    h.create("LLMDeployment", "llm", MODEL)
+    with pytest.raises(KubeError):
+        h.reconcile(llmdeployment.KIND_SPEC, "llm")
+    assert h.fleet.onprem.writes() == 0

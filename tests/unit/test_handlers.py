@@ -1,16 +1,21 @@
-"""Handler registration: every kind gets its handlers from the settings it is started with,
-and importing the package registers nothing by itself."""
+"""Handler registration and the decisions the watch makes: every kind gets its handlers from
+the settings it is started with, kopf keeps no state on the resources, and a watch event asks
+for a pass only when something the operator acts on changed."""
 
 from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
+from typing import Any
 
 import kopf
+import pytest
 
 from llmfleet import handlers
 from llmfleet.handlers import common
 from llmfleet.handlers.chatendpoint import ENDPOINTS_BY_MODEL
+from llmfleet.kube import finalizers
+from llmfleet.kube.rest import KubeError
 from llmfleet.reconcile.reads import Reads
 from llmfleet.settings import Settings
 from tests.unit.fakeapi import FakeCluster
@@ -24,16 +29,17 @@ def registered() -> kopf.OperatorRegistry:
     return registry
 
 
-def test_every_kind_resyncs_at_the_configured_interval() -> None:
-    timers = registered()._spawning.get_all_handlers()
-    assert {t.selector.any_name for t in timers if t.id == "resync"} == PLURALS
-    assert {t.interval for t in timers if t.id == "resync"} == {7}
+def test_every_kind_is_reconciled_from_its_watch() -> None:
+    watching = registered()._watching.get_all_handlers()
+    assert {h.selector.any_name for h in watching if h.id == "reconcile"} == PLURALS
 
 
-def test_every_kind_reconciles_and_cleans_up() -> None:
-    changing = registered()._changing.get_all_handlers()
-    for handler_id in ("reconcile", "cleanup"):
-        assert {h.selector.any_name for h in changing if h.id == handler_id} == PLURALS
+def test_kopf_keeps_no_state_on_the_resources() -> None:
+    """No change-detection handlers (their diff-base annotation), no timers or deletion
+    handlers (kopf's finalizer): a new resource costs its children and its status only."""
+    registry = registered()
+    assert not registry._changing.get_all_handlers()
+    assert not registry._spawning.get_all_handlers()
 
 
 def test_kopf_logs_in_through_the_client_library() -> None:
@@ -43,7 +49,7 @@ def test_kopf_logs_in_through_the_client_library() -> None:
 
 def test_importing_the_handlers_registers_nothing_in_kopfs_default_registry() -> None:
     default = kopf.get_default_registry()
-    assert not default._spawning.get_all_handlers()
+    assert not default._watching.get_all_handlers()
     assert not default._changing.get_all_handlers()
 
 
@@ -52,27 +58,75 @@ def test_the_endpoint_index_is_found_by_the_name_its_readers_use() -> None:
     assert indexes == {ENDPOINTS_BY_MODEL}
 
 
+def body(generation: int = 1, **meta: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "team", "name": "m", "generation": generation, **meta},
+        "spec": {},
+    }
+
+
+@pytest.mark.parametrize(
+    ("handled", "seen", "due"),
+    [
+        (None, body(), True),  # new to this process: created, or first seen after a start
+        (1, body(), False),  # its own status write, a label: nothing the operator acts on
+        (1, body(2), True),  # the spec changed
+        (1, body(deletionTimestamp="now", finalizers=[finalizers.FINALIZER]), True),
+        (1, body(deletionTimestamp="now", finalizers=["other.io/keep"]), False),
+        (None, body(deletionTimestamp="now"), False),  # garbage collection removes the rest
+    ],
+)
+def test_a_watch_event_asks_for_a_pass_only_when_something_changed(
+    handled: int | None, seen: dict[str, Any], due: bool
+) -> None:
+    runtime = common.Runtime.__new__(common.Runtime)
+    runtime.handled = {} if handled is None else {("LLMDeployment", "team", "m"): handled}
+    assert runtime.due("LLMDeployment", seen) is due
+
+
 def test_a_resource_whose_deletion_was_seen_is_not_reconciled() -> None:
-    """kopf may fire a timer of an object already gone; nothing is read or written then."""
+    """A wake-up or retry may come for a resource already gone; nothing is written then."""
     hub = FakeCluster("in-cluster")
-    memo = kopf.Memo({common.RUNTIME_KEY: SimpleNamespace(reads=Reads(hub))})
-    body = kopf.Body({"metadata": {"namespace": "team", "name": "gone"}, "spec": {}})
-    patch = kopf.Patch()
-    asyncio.run(common.reconcile("LLMDeployment", body, patch, memo))
-    assert not patch
+    runtime = SimpleNamespace(reads=Reads(hub))
+    asyncio.run(common.reconcile("LLMDeployment", body(), runtime))  # type: ignore[arg-type]
     assert not hub.requests
 
 
-def test_a_pass_starts_from_the_newest_view_of_the_resource() -> None:
-    # kopf may hand over a body older than the status a wake-up pass has written since.
-    reads = Reads(FakeCluster("in-cluster"))
+class Recorder:
+    """A hub client that answers merge patches like the API server, conflicts first."""
 
-    def body(version: str, ready: str) -> dict[str, object]:
-        meta = {"namespace": "team", "name": "m", "resourceVersion": version}
-        return {"metadata": meta, "spec": {}, "status": {"ready": ready}}
+    def __init__(self, conflicts: int, stored: dict[str, Any]) -> None:
+        self.conflicts = conflicts
+        self.stored = stored
+        self.requests: list[tuple[str, Any]] = []
 
-    reads.seen("LLMDeployment", body("12", "written by the last pass"))
-    older, newer = body("9", "stale"), body("15", "newest")
-    assert reads.newest("LLMDeployment", older)["status"] == {"ready": "written by the last pass"}
-    assert reads.newest("LLMDeployment", newer) is newer
-    assert reads.newest("ChatEndpoint", older) is older  # nothing kept of it
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        self.requests.append((method, kwargs.get("body")))
+        if method == "GET":
+            return self.stored
+        if self.conflicts:
+            self.conflicts -= 1
+            self.stored["metadata"]["resourceVersion"] += "1"
+            raise KubeError(409, "the object has been modified", "in-cluster")
+        self.stored["metadata"]["finalizers"] = kwargs["body"]["metadata"]["finalizers"]
+        return self.stored
+
+
+def test_the_finalizer_keeps_other_writers_finalizers_and_reads_again_on_a_conflict() -> None:
+    stored = body(resourceVersion="5", finalizers=["other.io/keep"])
+    hub = Recorder(conflicts=1, stored=stored)
+    written = finalizers.add(hub, "LLMDeployment", body(resourceVersion="5"))  # type: ignore[arg-type]
+    assert written is not None
+    assert written["metadata"]["finalizers"] == ["other.io/keep", finalizers.FINALIZER]
+    # Each write names the resourceVersion it was decided on.
+    patches = [b for method, b in hub.requests if method == "PATCH"]
+    assert [p["metadata"]["resourceVersion"] for p in patches] == ["5", "51"]
+    assert finalizers.add(hub, "LLMDeployment", stored) is None  # type: ignore[arg-type]
+    finalizers.remove(hub, "LLMDeployment", stored)  # type: ignore[arg-type]
+    assert stored["metadata"]["finalizers"] == ["other.io/keep"]
+
+
+def test_a_finalizer_write_that_keeps_conflicting_fails() -> None:
+    hub = Recorder(conflicts=5, stored=body(resourceVersion="5"))
+    with pytest.raises(KubeError):
+        finalizers.add(hub, "LLMDeployment", body(resourceVersion="5"))  # type: ignore[arg-type]

@@ -19,7 +19,6 @@ ENDPOINTS_BY_MODEL = "endpoints_by_model"
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     common.register_kind(
         registry, settings, KIND, PLURAL,
-        "Safety net: backends becoming ready, managed sites' health, drift in children.",
     )  # fmt: skip
 
     @kopf.index(GROUP, VERSION, PLURAL, id=ENDPOINTS_BY_MODEL, registry=registry)

@@ -17,10 +17,12 @@ import kopf
 from llmfleet import metrics
 from llmfleet.api import GROUP, VERSION
 from llmfleet.fleetstate import facts_of
+from llmfleet.kube import finalizers
 from llmfleet.kube.federation import Federation
 from llmfleet.kube.policies import PolicyWatch
 from llmfleet.kube.rest import NOT_FOUND, KubeError, path_of
 from llmfleet.kube.wakeups import Wakeups
+from llmfleet.names import owner_label
 from llmfleet.placement.autoscale import Memory
 from llmfleet.placement.clusters import IN_CLUSTER
 from llmfleet.placement.ledger import Ledger
@@ -33,6 +35,9 @@ from llmfleet.reconcile.reads import Context, Reads
 from llmfleet.settings import Settings
 
 WAKEUP_SECONDS = 1.0
+RETRY_SECONDS = 10.0  # an API request failed
+ERROR_SECONDS = 60.0  # anything else failed
+CLEANUP_SECONDS = 15.0  # a member cluster holding children did not answer
 RUNTIME_KEY = "runtime"
 log = logging.getLogger(__name__)
 
@@ -52,17 +57,62 @@ class Runtime:
     load: LoadReader | None = None
     scaling: dict[str, Memory] = field(default_factory=dict)
     locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
-    following: asyncio.Task[None] | None = None
+    # The generation of each resource this process last reconciled: a newer one is a change.
+    handled: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def context(self) -> Context:
         return Context(
             fleet=self.federation, settings=self.settings, reads=self.reads, ledger=self.ledger,
-            load=self.load, scaling=self.scaling,
+            load=self.load, scaling=self.scaling, hold=self.hold,
         )  # fmt: skip
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def due(self, kind: str, body: Mapping[str, Any]) -> bool:
+        """Whether a watch event asks for a look: a resource new to this process, a changed
+        spec, or a deletion that waits for the operator's cleanup."""
+        meta = body["metadata"]
+        if meta.get("deletionTimestamp"):
+            return finalizers.holds(body)
+        key = (kind, meta["namespace"], meta["name"])
+        return self.handled.get(key) != int(meta.get("generation") or 0)
+
+    def hold(self, kind: str, body: Mapping[str, Any]) -> None:
+        """The finalizer goes on before the first child in a member cluster is written."""
+        written = finalizers.add(self.federation.hub.client, kind, body)
+        if written is not None:
+            self.reads.seen(kind, written)
+
+    def retry_later(self, kind: str, namespace: str, name: str, delay: float) -> None:
+        self.wakeups.register(kind, namespace, name)
+        asyncio.get_running_loop().call_later(
+            delay, self.wakeups.notify_resource, kind, namespace, name
+        )
+
+    def start_background(self) -> None:
+        """Wake-ups and the resync, started from a handler so kopf's Event posting is in
+        their context."""
+        if not self.background:
+            self.background = [
+                asyncio.create_task(follow_children(self), name="follow-children"),
+                asyncio.create_task(resync(self), name="resync"),
+            ]
+
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        """A resource gone for good: what the operator kept about it goes too (its GPUs are
+        free for others at once)."""
+        label = owner_label(kind, namespace, name)
+        metrics.FLEET.forget((kind, namespace, name))
+        self.ledger.forget(label)
+        self.scaling.pop(label, None)
+        if self.load is not None:
+            self.load.forget(label)
+        self.wakeups.forget(kind, namespace, name)
+        self.locks.pop((kind, namespace, name), None)
+        self.handled.pop((kind, namespace, name), None)
 
 
 def register_kind(
@@ -70,98 +120,87 @@ def register_kind(
     settings: Settings,
     kind: str,
     plural: str,
-    resync_doc: str,
     *,
     also_on_event: Callable[[Runtime, str, str, Mapping[str, Any]], None] | None = None,
 ) -> None:
-    """What every kind has: a reconcile on resume, create and spec change, the resync timer
-    (the safety net: `resync_doc` says what it catches), and the cleanup on deletion."""
+    """What every kind has: one watch of its resources, reconciling each resource when it is
+    new to the operator (created, or seen first after a start), when its spec changed (its
+    generation) and when it is being deleted with children in member clusters. kopf keeps no
+    state on the resources: no annotations, and the finalizer only where it is needed."""
 
-    @kopf.on.resume(GROUP, VERSION, plural, id="reconcile", registry=registry)
-    @kopf.on.create(GROUP, VERSION, plural, id="reconcile", registry=registry)
-    @kopf.on.update(GROUP, VERSION, plural, id="reconcile", field="spec", registry=registry)
-    async def reconcile_handler(
-        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any
-    ) -> None:
-        await reconcile(kind, body, patch, memo)
-
-    @kopf.timer(
-        GROUP, VERSION, plural, id="resync", interval=settings.resync_seconds, initial_delay=5,
-        registry=registry,
-    )  # fmt: skip
-    async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-        await reconcile(kind, body, patch, memo)
-
-    resync.__doc__ = resync_doc
-
-    @kopf.on.delete(GROUP, VERSION, plural, id="cleanup", registry=registry)
-    async def cleanup_handler(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        """Removes the children in every member cluster; the finalizer stays until all are
-        gone."""
-        await cleanup(kind, body, memo)
-
-    @kopf.on.event(GROUP, VERSION, plural, id="remember", registry=registry)
-    async def remember(
+    @kopf.on.event(GROUP, VERSION, plural, id="reconcile", registry=registry)
+    async def watch(
         body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
     ) -> None:
         """The operator's view of every resource of the kind: wake-ups and endpoints read it
         instead of the API server, and a resource that is gone gets no more Events."""
         runtime = runtime_of(memo)
-        if (kwargs.get("type") or "") == "DELETED":
+        deleted = (kwargs.get("type") or "") == "DELETED"
+        if deleted:
             runtime.reads.gone(kind, namespace or "", name)
+            runtime.forget(kind, namespace or "", name)
         else:
             runtime.reads.seen(kind, body)
         if also_on_event is not None:  # one handler per event: kopf's cost is per handler
             also_on_event(runtime, namespace or "", name, kwargs)
+        if not deleted and runtime.due(kind, body):
+            await handle(kind, namespace or "", name, runtime, body)
 
 
 def runtime_of(memo: kopf.Memo) -> Runtime:
     return cast(Runtime, memo[RUNTIME_KEY])
 
 
-async def reconcile(kind: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
-    if body["metadata"].get("deletionTimestamp"):
-        return  # being deleted: the cleanup handler owns it now, nothing is applied again
-    runtime = runtime_of(memo)
-    meta = body["metadata"]
-    if not runtime.reads.known(kind, meta["namespace"], meta["name"]):
-        # Gone (its DELETED event came) while kopf still runs a timer for it: nothing to do.
+async def handle(
+    kind: str,
+    namespace: str,
+    name: str,
+    runtime: Runtime,
+    body: Mapping[str, Any] | None = None,
+) -> None:
+    """One look at a resource, from its watch, a wake-up, a retry or the resync: the cleanup
+    when it is being deleted, else a reconcile whose status is written when it changed.
+    Failures are retried later (the resync remains the safety net)."""
+    if body is None:
+        body = await runtime.run(runtime.reads.resource, kind, namespace, name)
+    else:
+        body = runtime.reads.newest(kind, body)
+    if body is None:
+        runtime.forget(kind, namespace, name)
         return
-    if runtime.policies is not None and runtime.policies.terminating(meta["namespace"]):
-        return  # its namespace is being deleted, and it with it: nothing more to apply or say
-    if runtime.following is None:
-        # Started from a handler, so kopf's Event posting is in the task's context.
-        runtime.following = asyncio.create_task(follow_children(runtime), name="follow-children")
-    runtime.wakeups.register(kind, meta["namespace"], meta["name"])
     try:
-        outcome = await _run_reconcile(kind, runtime.reads.newest(kind, body), runtime)
+        if body["metadata"].get("deletionTimestamp"):
+            if finalizers.holds(body):
+                await cleanup(kind, body, runtime)
+            return  # being deleted: nothing is applied again
+        await reconcile(kind, body, runtime)
     except KubeError as error:
-        raise kopf.TemporaryError(str(error), delay=10) from error
-    if outcome is None:
-        return
-    if outcome.status is not None:
-        patch.status.update(outcome.status)
-    _report(kind, body, outcome, runtime.reads)
+        log.warning("%s %s/%s: %s; retrying in %gs", kind, namespace, name, error, RETRY_SECONDS)
+        runtime.retry_later(kind, namespace, name, RETRY_SECONDS)
+    except Exception:
+        log.exception("%s %s/%s failed; retrying in %gs", kind, namespace, name, ERROR_SECONDS)
+        runtime.retry_later(kind, namespace, name, ERROR_SECONDS)
 
 
-async def reconcile_woken(kind: str, namespace: str, name: str, runtime: Runtime) -> None:
-    """A reconcile outside kopf's handlers, for a resource whose children changed status:
-    the status is patched here; the resync timer stays the safety net."""
-    hub = runtime.federation.hub
-    body = await runtime.run(runtime.reads.resource, kind, namespace, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        runtime.wakeups.forget(kind, namespace, name)
-        return
+async def reconcile(kind: str, body: Mapping[str, Any], runtime: Runtime) -> None:
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    if not runtime.reads.known(kind, namespace, name):
+        return  # gone (its DELETED event came) while a wake-up or retry was pending
     if runtime.policies is not None and runtime.policies.terminating(namespace):
-        return
+        return  # its namespace is being deleted, and it with it: nothing more to apply or say
+    runtime.start_background()
+    runtime.wakeups.register(kind, namespace, name)
+    runtime.handled[(kind, namespace, name)] = int(meta.get("generation") or 0)
     outcome = await _run_reconcile(kind, body, runtime)
     if outcome is None:
         return
     if outcome.status is not None:
         written = await runtime.run(
             partial(
-                hub.client.request, "PATCH", path_of(kind, namespace, name) + "/status",
-                body={"status": outcome.status}, content_type="application/merge-patch+json",
+                runtime.federation.hub.client.request, "PATCH",
+                path_of(kind, namespace, name) + "/status", body={"status": outcome.status},
+                content_type="application/merge-patch+json",
             )
         )  # fmt: skip
         if isinstance(written, dict) and written.get("metadata"):
@@ -170,26 +209,37 @@ async def reconcile_woken(kind: str, namespace: str, name: str, runtime: Runtime
 
 
 async def follow_children(runtime: Runtime) -> None:
-    """Reconciles, about a second later, the resources whose children changed status (a
-    rollout's few status changes come as one); errors are left to the resync timer."""
+    """Looks again, about a second later, at the resources whose children changed status (a
+    rollout's few status changes come as one) and at those due for a retry."""
     while True:
         await asyncio.sleep(WAKEUP_SECONDS)
         woken = runtime.wakeups.take()
-        results = await asyncio.gather(
-            *(reconcile_woken(kind, ns, name, runtime) for kind, ns, name in woken),
-            return_exceptions=True,
+        await asyncio.gather(*(handle(kind, ns, name, runtime) for kind, ns, name in woken))
+
+
+async def resync(runtime: Runtime) -> None:
+    """The safety net (drift in children, replicas becoming ready, clusters coming back,
+    managed sites' health): every resource is looked at again once per interval, spread over
+    half of it so that a round does not crowd out the changes people make."""
+    interval = runtime.settings.resync_seconds
+    batch = max(1, runtime.settings.api_workers)
+    while True:
+        await asyncio.sleep(interval)
+        known = runtime.reads.all_known()
+        started = time.monotonic()
+        for index in range(0, len(known), batch):
+            chunk = known[index : index + batch]
+            await asyncio.gather(*(handle(kind, ns, name, runtime) for kind, ns, name in chunk))
+            # Paced: chunk k does not start before k/n of half the interval has passed.
+            due = started + (interval / 2) * (index + batch) / len(known)
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        log.info(
+            "Resync round over %d resources done in %.1fs", len(known), time.monotonic() - started
         )
-        for (kind, ns, name), result in zip(woken, results, strict=True):
-            if isinstance(result, KubeError):
-                log.debug("reconcile of %s %s/%s after a child changed: %s", kind, ns, name, result)
-            elif isinstance(result, Exception):
-                log.warning(
-                    "reconcile of %s %s/%s after a child changed failed: %r", kind, ns, name, result
-                )
 
 
 async def _run_reconcile(kind: str, body: Mapping[str, Any], runtime: Runtime) -> Outcome | None:
-    """One reconcile at a time per resource (kopf's handlers and the wake-ups share it)."""
+    """One reconcile at a time per resource (its watch, wake-ups, retries and the resync)."""
     meta = body["metadata"]
     lock = runtime.locks.setdefault((kind, meta["namespace"], meta["name"]), asyncio.Lock())
     started = time.perf_counter()
@@ -245,21 +295,24 @@ def _report(kind: str, body: Mapping[str, Any], outcome: Outcome, reads: Reads) 
         )
 
 
-async def cleanup(kind: str, body: kopf.Body, memo: kopf.Memo) -> None:
-    """Removes the children in every member cluster; the finalizer stays until all are gone."""
-    runtime = runtime_of(memo)
+async def cleanup(kind: str, body: Mapping[str, Any], runtime: Runtime) -> None:
+    """Removes the children in every member cluster, then the finalizer; while a cluster does
+    not answer, the finalizer stays and the cleanup is tried again."""
     owner = engine.owner_of(kind, body)
-    unreachable = await runtime.run(
-        engine.remove_everywhere, runtime.federation, owner, KINDS[kind].children
-    )
-    if unreachable:
-        raise kopf.TemporaryError(
-            f"children remain in unreachable clusters {', '.join(unreachable)}; retrying", delay=15
+    lock = runtime.locks.setdefault((owner.kind, owner.namespace, owner.name), asyncio.Lock())
+    async with lock:
+        unreachable = await runtime.run(
+            engine.remove_everywhere, runtime.federation, owner, KINDS[kind].children
         )
-    metrics.FLEET.forget((owner.kind, owner.namespace, owner.name))
-    runtime.ledger.forget(owner.label)  # its GPUs are free for others at once
-    runtime.scaling.pop(owner.label, None)
-    if runtime.load is not None:
-        runtime.load.forget(owner.label)
-    runtime.wakeups.forget(owner.kind, owner.namespace, owner.name)
-    runtime.locks.pop((owner.kind, owner.namespace, owner.name), None)
+        if unreachable:
+            message = (
+                f"children remain in unreachable clusters {', '.join(unreachable)}; the "
+                f"deletion completes once they are removed (next try in {CLEANUP_SECONDS:g}s)"
+            )
+            log.warning("%s %s/%s: %s", owner.kind, owner.namespace, owner.name, message)
+            kopf.event(cast(kopf.Body, body), type="Warning", reason="CleanupPending",
+                       message=message)  # fmt: skip
+            runtime.retry_later(owner.kind, owner.namespace, owner.name, CLEANUP_SECONDS)
+            return
+        await runtime.run(finalizers.remove, runtime.federation.hub.client, kind, body)
+    runtime.forget(owner.kind, owner.namespace, owner.name)

@@ -28,6 +28,5 @@ def wake_endpoints(
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     common.register_kind(
         registry, settings, KIND, PLURAL,
-        "Safety net: drift in children, replicas becoming ready, clusters coming back.",
         also_on_event=wake_endpoints,
     )  # fmt: skip

@@ -13,8 +13,7 @@ PLURAL = "mlpipelines"
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     # Deleting a pipeline removes every stage's children in every cluster; the owned
-    # LLMDeployment and ChatEndpoint then remove theirs through their own finalizers.
+    # LLMDeployment and ChatEndpoint (garbage-collected) then remove theirs.
     common.register_kind(
         registry, settings, KIND, PLURAL,
-        "Training Jobs finishing, the owned resources becoming ready, drift checks completing.",
     )  # fmt: skip

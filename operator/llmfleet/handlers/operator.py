@@ -40,12 +40,10 @@ def hub_api_client(settings: Settings) -> client.ApiClient:
 
 
 def configure_kopf(settings: kopf.OperatorSettings, operator_settings: Settings) -> None:
-    # Own identity: finalizer, progress and diff-base annotations under llmfleet.io.
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    # The handlers only watch (llmfleet.handlers.common): kopf stores nothing on the
+    # resources. Its finalizer name is one the operator never puts on, so kopf never takes the
+    # operator's own (llmfleet.kube.finalizers) off.
+    settings.persistence.finalizer = f"{GROUP}/kopf-unused"
     # Explicit watch timeouts: a silent stream is closed and re-established, never trusted.
     settings.watching.server_timeout = operator_settings.watch_server_timeout
     settings.watching.client_timeout = operator_settings.watch_client_timeout
@@ -113,8 +111,8 @@ def register(registry: kopf.OperatorRegistry, operator_settings: Settings) -> No
         runtime: Runtime | None = memo.get(RUNTIME_KEY)
         if runtime is None:
             return
-        if runtime.following is not None:
-            runtime.following.cancel()
+        for task in runtime.background:
+            task.cancel()
         runtime.prober.stop()
         if runtime.load is not None:
             runtime.load.stop()

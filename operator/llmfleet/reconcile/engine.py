@@ -23,7 +23,7 @@ from llmfleet.children import ChildKinds, Part
 from llmfleet.kube import apply
 from llmfleet.kube.cluster import ClusterApi
 from llmfleet.kube.rest import NOT_FOUND, KubeError
-from llmfleet.placement.clusters import MemberCluster
+from llmfleet.placement.clusters import IN_CLUSTER, MemberCluster
 from llmfleet.placement.select import ClusterInventory
 from llmfleet.render.common import Owner
 
@@ -190,7 +190,9 @@ def reconcile(kind: Kind[Any], body: Mapping[str, Any], context: Context) -> Out
         facts = kind.gather(Subject(spec, owner, old, generation), context)
         plan = kind.plan(facts)
         held_before = {*old.get("childClusters", ()), *kind.clusters_in_status(old)} - {""}
-        executed = execute(plan, context, owner, kind.children, held_before)
+        executed = execute(
+            plan, context, owner, kind.children, held_before, hold=_holder(kind, body, context)
+        )
     except SpecError as problem:
         return failed(kind, old, generation, problem.reason, problem.message)
     except KubeError as error:
@@ -207,12 +209,31 @@ def reconcile(kind: Kind[Any], body: Mapping[str, Any], context: Context) -> Out
 # --- execute --------------------------------------------------------------------------------
 
 
+def _holder(kind: Kind[Any], body: Mapping[str, Any], context: Context) -> Callable[[], None]:
+    """What runs before the first write in a member cluster: the finalizer goes on (once)."""
+    held = [False]
+
+    def hold() -> None:
+        if context.hold is not None and not held[0]:
+            context.hold(kind.name, body)
+        held[0] = True
+
+    return hold
+
+
 def execute(
-    plan: Plan, context: Context, owner: Owner, declared: ChildKinds, held_before: Iterable[str]
+    plan: Plan,
+    context: Context,
+    owner: Owner,
+    declared: ChildKinds,
+    held_before: Iterable[str],
+    *,
+    hold: Callable[[], None] = lambda: None,
 ) -> Executed:
     """Applies each cluster's desired children and prunes every part not desired in a cluster
     that held children. An unreachable cluster or a refused object becomes a finding; nothing
-    is deleted in a cluster that did not answer."""
+    is deleted in a cluster that did not answer. `hold` runs before the first write in a
+    member cluster, where garbage collection cannot follow the owner."""
     fleet = context.fleet
     members = {m.name: m for m in fleet.members()[0]}
     done = Executed()
@@ -221,7 +242,7 @@ def execute(
         if fleet.hub.get(obj["kind"], meta.get("namespace"), meta["name"]) is None:
             fleet.hub.apply(obj)
         context.reads.created(obj)
-    held = _apply_desired(plan, fleet, owner, members, done)
+    held = _apply_desired(plan, fleet, owner, members, done=done, hold=hold)
     synced = {(d.cluster, d.part.name) for d in plan.desired if d.cluster in members}
     for cluster in sorted({*held_before, *(d.cluster for d in plan.desired)}):
         member = members.get(cluster)
@@ -238,7 +259,9 @@ def _apply_desired(
     fleet: Fleet,
     owner: Owner,
     members: Mapping[str, MemberCluster],
+    *,
     done: Executed,
+    hold: Callable[[], None],
 ) -> set[str]:
     """Syncs every desired part; returns the clusters that hold children afterwards."""
     held: set[str] = set()
@@ -257,10 +280,12 @@ def _apply_desired(
             done.findings.append(problem)
             continue
         try:
-            result = _sync(fleet, member, owner, want)
+            result = _sync(fleet, member, owner, want, hold)
         except KubeError as error:
             if error.forbidden or (error.status == NOT_FOUND and member.kubeconfig is None):
                 raise  # no right, or the owner's own namespace is gone with it
+            if error.cluster == IN_CLUSTER and member.kubeconfig is not None:
+                raise  # the finalizer could not go on: nothing is written there yet
             done.findings.append(finding_of(error, want.cluster))
             continue
         except apply.ForeignObjectError as taken:
@@ -335,18 +360,22 @@ def _live(
         return {}
 
 
-def _sync(fleet: Fleet, member: MemberCluster, owner: Owner, want: Desired) -> apply.SyncResult:
+def _sync(
+    fleet: Fleet, member: MemberCluster, owner: Owner, want: Desired, hold: Callable[[], None]
+) -> apply.SyncResult:
     client = fleet.client(member)
     in_owner_cluster = member.kubeconfig is None
+
+    def before_first_remote_write() -> None:
+        hold()
+        apply.ensure_namespace(client, owner.namespace)
+
     return apply.sync(
         client, owner.namespace, owner.label, list(want.objects or []),
         want.part.kinds_in(in_owner_cluster=in_owner_cluster),
         stage=want.part.name if want.part.staged else None,
         create_only=want.create_only, refuse_foreign=want.refuse_foreign,
-        before_first_write=(
-            None if in_owner_cluster
-            else lambda: apply.ensure_namespace(client, owner.namespace)
-        ),
+        before_first_write=None if in_owner_cluster else before_first_remote_write,
     )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -137,6 +137,11 @@ class Reads:
         with self._lock:
             self._resources[(kind, meta["namespace"], meta["name"])] = kept
 
+    def all_known(self) -> list[tuple[str, str, str]]:
+        """Every resource the operator's watches have: (kind, namespace, name)."""
+        with self._lock:
+            return sorted(self._resources)
+
     def gone(self, kind: str, namespace: str, name: str) -> None:
         with self._lock:
             self._resources.pop((kind, namespace, name), None)
@@ -160,3 +165,6 @@ class Context:
     load: LoadReader | None = None
     # The autoscaling timers of each model between passes, by owner label.
     scaling: dict[str, Memory] = field(default_factory=dict)
+    # Puts the finalizer on a resource (kind, body) before its first child in a member
+    # cluster is written; None where nothing outlives the resource (unit tests' fakes).
+    hold: Callable[[str, Mapping[str, Any]], None] | None = None
