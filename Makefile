@@ -157,8 +157,9 @@ check: lint typecheck crds-check test-unit ## The fast checks, no cluster needed
 test: check test-integration ## Everything CI checks: the fast checks, then the integration tests
 
 .PHONY: bench
-bench: venv ## Benchmark the operator at 1,000 LLMDeployments: burst, churn, writes, memory, cold start
+bench: venv gateway-venv ## The operator against a plain loop at 1k/3k/5k LLMDeployments and 300 GPU models, then the gateway's overhead
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/gateway.py
 
 .PHONY: bench-writes
 bench-writes: venv ## Count the API writes per LLMDeployment on create, resync and restart

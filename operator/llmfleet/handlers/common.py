@@ -38,6 +38,7 @@ WAKEUP_SECONDS = 1.0
 RETRY_SECONDS = 10.0  # an API request failed
 ERROR_SECONDS = 60.0  # anything else failed
 CLEANUP_SECONDS = 15.0  # a member cluster holding children did not answer
+RESYNC_SPREAD = 0.8  # the share of the interval a resync round is spread over
 RUNTIME_KEY = "runtime"
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ async def follow_children(runtime: Runtime) -> None:
 async def resync(runtime: Runtime) -> None:
     """The safety net (drift in children, replicas becoming ready, clusters coming back,
     managed sites' health): every resource is looked at again once per interval, spread over
-    half of it so that a round does not crowd out the changes people make."""
+    most of it so that a round does not crowd out the changes people make."""
     interval = runtime.settings.resync_seconds
     batch = max(1, runtime.settings.api_workers)
     while True:
@@ -230,8 +231,8 @@ async def resync(runtime: Runtime) -> None:
         for index in range(0, len(known), batch):
             chunk = known[index : index + batch]
             await asyncio.gather(*(handle(kind, ns, name, runtime) for kind, ns, name in chunk))
-            # Paced: chunk k does not start before k/n of half the interval has passed.
-            due = started + (interval / 2) * (index + batch) / len(known)
+            # Paced: chunk k of n does not start before k/n of the spread has passed.
+            due = started + interval * RESYNC_SPREAD * (index + batch) / len(known)
             await asyncio.sleep(max(0.0, due - time.monotonic()))
         log.info(
             "Resync round over %d resources done in %.1fs", len(known), time.monotonic() - started

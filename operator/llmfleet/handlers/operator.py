@@ -55,6 +55,9 @@ def configure_kopf(settings: kopf.OperatorSettings, operator_settings: Settings)
     settings.posting.reporting_component = "llmfleet"
     settings.posting.event_name_prefix = "llmfleet-"
     settings.posting.level = logging.INFO
+    # Events are posted by as many workers as the API has; unbounded, a burst of Events opens
+    # a connection per resource, each keeping a 128 KiB TLS buffer while pooled.
+    settings.posting.worker_limit = operator_settings.api_workers
     settings.execution.max_workers = operator_settings.api_workers
 
 

@@ -25,10 +25,11 @@ def desired_hash(obj: Mapping[str, Any]) -> str:
 
 
 def with_hash(obj: Mapping[str, Any]) -> dict[str, Any]:
-    stamped = json.loads(json.dumps(obj))
-    annotations = stamped["metadata"].setdefault("annotations", {})
-    annotations[labels.APPLIED_HASH] = desired_hash(obj)
-    return dict(stamped)
+    """The object with the hash of what it asks for among its annotations; only the parts
+    that change are new (readers never modify an object)."""
+    meta = obj["metadata"]
+    annotations = {**(meta.get("annotations") or {}), labels.APPLIED_HASH: desired_hash(obj)}
+    return {**obj, "metadata": {**meta, "annotations": annotations}}
 
 
 class ForeignObjectError(Exception):

@@ -9,11 +9,11 @@ the store: the caller lists from the API server as before, so an outage still sh
 
 from __future__ import annotations
 
-import json
 import logging
+import marshal
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from llmfleet import labels, metrics
@@ -30,6 +30,7 @@ MEMBER_WATCHED_KINDS = watched_kinds(in_owner_cluster=False)
 WATCH_SECONDS = 240  # server-side timeout of one watch request; it is then resumed
 RETRY_SECONDS = (1, 2, 5, 10, 20)
 GONE = 410
+LIST_PAGE = 500
 
 
 def parse_selector(selector: str) -> dict[str, str] | None:
@@ -83,7 +84,8 @@ class WatchLoop:
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
 
-    def _replace(self, items: Sequence[dict[str, Any]]) -> None:
+    def _replace(self, items: Iterable[dict[str, Any]]) -> None:
+        """Takes a full listing; `items` is read once, page by page."""
         raise NotImplementedError
 
     def _apply(self, event: str, obj: dict[str, Any]) -> None:
@@ -112,11 +114,24 @@ class WatchLoop:
             self.restarts += 1
 
     def _relist(self) -> str:
-        body = self.client.request("GET", path_of(self.kind), query=self.query)
-        self._replace(body.get("items", []))
+        version = [""]
+
+        def pages() -> Iterator[dict[str, Any]]:
+            """The listing in pages, so a crowded cluster is never held parsed at once."""
+            query = {**self.query, "limit": str(LIST_PAGE)}
+            while True:
+                body = self.client.request("GET", path_of(self.kind), query=query)
+                version[0] = str(body.get("metadata", {}).get("resourceVersion", ""))
+                yield from body.get("items", [])
+                token = body.get("metadata", {}).get("continue")
+                if not token:
+                    return
+                query = {**query, "continue": token}
+
+        self._replace(pages())
         if not self._stop.is_set():
             self._set_synced(True)
-        return str(body.get("metadata", {}).get("resourceVersion", ""))
+        return version[0]
 
     def _follow(self, version: str) -> str:
         """Applies watch events from `version` on; returns where to resume, "" to relist."""
@@ -146,19 +161,20 @@ class WatchLoop:
 
 
 class Packed:
-    """One stored object, as compact JSON with what lookups need beside it: a parsed
-    Deployment takes about five times its JSON size, and a fleet keeps thousands."""
+    """One stored object, serialized (marshal: fast, and this process only reads it back),
+    with what lookups need beside it: a parsed Deployment takes about five times its
+    serialized size, and a fleet keeps thousands."""
 
     __slots__ = ("data", "labels", "version")
 
-    def __init__(self, obj: Mapping[str, Any]) -> None:
+    def __init__(self, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         self.labels: dict[str, str] = dict(meta.get("labels") or {})
         self.version = str(meta.get("resourceVersion") or "")
-        self.data = json.dumps(obj, separators=(",", ":")).encode()
+        self.data = marshal.dumps(obj)
 
     def object(self) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads(self.data)
+        loaded: dict[str, Any] = marshal.loads(self.data)  # noqa: S302 - written by this process
         return loaded
 
 
@@ -170,6 +186,8 @@ class KindWatch(WatchLoop):
         self.wakeups = wakeups
         # namespace -> owner label value -> name -> object
         self._objects: dict[str, dict[str, dict[str, Packed]]] = {}
+        # (namespace, name) -> owner label value: a lookup by name in a crowded namespace
+        self._owners: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def list(self, namespace: str, wanted: Mapping[str, str]) -> list[dict[str, Any]] | None:
@@ -202,16 +220,18 @@ class KindWatch(WatchLoop):
         with self._lock:
             self._drop(namespace, name)
 
-    def _replace(self, items: Sequence[dict[str, Any]]) -> None:
+    def _replace(self, items: Iterable[dict[str, Any]]) -> None:
         objects: dict[str, dict[str, dict[str, Packed]]] = {}
+        owners: dict[tuple[str, str], str] = {}
         for item in items:
             packed = Packed(_slim(item, self.kind))
             meta = item["metadata"]
-            objects.setdefault(meta.get("namespace", ""), {}).setdefault(
-                packed.labels.get(labels.OWNER, ""), {}
-            )[meta["name"]] = packed
+            namespace, owner = meta.get("namespace", ""), packed.labels.get(labels.OWNER, "")
+            objects.setdefault(namespace, {}).setdefault(owner, {})[meta["name"]] = packed
+            owners[(namespace, meta["name"])] = owner
         with self._lock:
             self._objects = objects
+            self._owners = owners
 
     def _apply(self, event: str, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -230,20 +250,25 @@ class KindWatch(WatchLoop):
     # --- the store ------------------------------------------------------------------------
 
     def _find(self, namespace: str, name: str) -> Packed | None:
-        for pool in self._objects.get(namespace, {}).values():
-            if name in pool:
-                return pool[name]
-        return None
+        owner = self._owners.get((namespace, name))
+        if owner is None:
+            return None
+        return self._objects.get(namespace, {}).get(owner, {}).get(name)
 
     def _put(self, namespace: str, name: str, packed: Packed) -> None:
         owner = packed.labels.get(labels.OWNER, "")
         self._objects.setdefault(namespace, {}).setdefault(owner, {})[name] = packed
+        self._owners[(namespace, name)] = owner
 
     def _drop(self, namespace: str, name: str) -> None:
+        owner = self._owners.pop((namespace, name), None)
+        if owner is None:
+            return
         by_owner = self._objects.get(namespace, {})
-        for owner, pool in list(by_owner.items()):
-            if pool.pop(name, None) is not None and not pool:
-                del by_owner[owner]
+        pool = by_owner.get(owner, {})
+        pool.pop(name, None)
+        if not pool:
+            by_owner.pop(owner, None)
         if not by_owner:
             self._objects.pop(namespace, None)
 

@@ -8,7 +8,7 @@ pod. While a watch is not synced the caller lists from the API server instead.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from llmfleet.kube.cache import WatchLoop
@@ -50,7 +50,7 @@ class SummaryWatch(WatchLoop, Generic[T]):
         with self._lock:
             return self._items.get(f"{namespace}/{name}")
 
-    def _replace(self, items: Sequence[dict[str, Any]]) -> None:
+    def _replace(self, items: Iterable[dict[str, Any]]) -> None:
         kept = {}
         for item in items:
             summary = self.summarize(item)

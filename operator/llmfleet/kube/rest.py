@@ -6,13 +6,13 @@ argument and result into typed models, which these dicts do not need)."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import orjson
 from kubernetes import client
 
 from llmfleet import metrics
@@ -142,7 +142,7 @@ class KubeClient:
             # Throttled (API Priority and Fairness): wait as long as the server asks, then
             # send the same request again; a throttled cluster is not an unreachable one.
             time.sleep(retry_after(response.headers.get("Retry-After")))
-        data: Any = json.loads(response.data) if response.data else {}
+        data: Any = orjson.loads(response.data) if response.data else {}
         if response.status >= 400:
             raise KubeError(response.status, str(data.get("message", data))[:1000], self.cluster)
         return data
@@ -166,7 +166,7 @@ class KubeClient:
         raw = response.response
         try:
             if response.status >= 400:
-                data = json.loads(raw.data or b"{}")
+                data = orjson.loads(raw.data or b"{}")
                 raise KubeError(response.status, str(data.get("message", data)), self.cluster)
             pending = b""
             for chunk in raw.stream(64 * 1024, decode_content=True):
@@ -174,7 +174,7 @@ class KubeClient:
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        yield json.loads(line)
+                        yield orjson.loads(line)
         finally:
             raw.release_conn()
 
@@ -203,7 +203,7 @@ class KubeClient:
                 "PATCH",
                 path,
                 query={"fieldManager": FIELD_MANAGER, "force": "true"},
-                body=json.dumps(obj),
+                body=orjson.dumps(obj).decode(),
                 content_type="application/apply-patch+yaml",
             )
         )
