@@ -130,3 +130,19 @@ def test_a_finalizer_write_that_keeps_conflicting_fails() -> None:
     hub = Recorder(conflicts=5, stored=body(resourceVersion="5"))
     with pytest.raises(KubeError):
         finalizers.add(hub, "LLMDeployment", body(resourceVersion="5"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("count", "starts"),
+    [
+        (0, []),
+        (1, [0.0]),  # a small fleet is looked at once per interval, not later
+        (8, [0.0]),
+        (9, [0.0, 12.0]),
+        (24, [0.0, 8.0, 16.0]),
+    ],
+)
+def test_a_resync_round_spreads_its_batches_over_most_of_the_interval(
+    count: int, starts: list[float]
+) -> None:
+    assert common.batch_starts(count, batch=8, interval=30) == pytest.approx(starts)

@@ -220,23 +220,33 @@ async def follow_children(runtime: Runtime) -> None:
 
 async def resync(runtime: Runtime) -> None:
     """The safety net (drift in children, replicas becoming ready, clusters coming back,
-    managed sites' health): every resource is looked at again once per interval, spread over
-    most of it so that a round does not crowd out the changes people make."""
+    managed sites' health): a round over every resource starts once per interval, its
+    batches spread over most of it so that a round does not crowd out the changes people
+    make."""
     interval = runtime.settings.resync_seconds
     batch = max(1, runtime.settings.api_workers)
+    next_round = time.monotonic() + interval
     while True:
-        await asyncio.sleep(interval)
-        known = runtime.reads.all_known()
+        await asyncio.sleep(max(0.0, next_round - time.monotonic()))
         started = time.monotonic()
-        for index in range(0, len(known), batch):
+        next_round = started + interval
+        known = runtime.reads.all_known()
+        for index, offset in zip(
+            range(0, len(known), batch), batch_starts(len(known), batch, interval), strict=True
+        ):
+            await asyncio.sleep(max(0.0, started + offset - time.monotonic()))
             chunk = known[index : index + batch]
             await asyncio.gather(*(handle(kind, ns, name, runtime) for kind, ns, name in chunk))
-            # Paced: chunk k of n does not start before k/n of the spread has passed.
-            due = started + interval * RESYNC_SPREAD * (index + batch) / len(known)
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
         log.info(
             "Resync round over %d resources done in %.1fs", len(known), time.monotonic() - started
         )
+
+
+def batch_starts(count: int, batch: int, interval: float) -> list[float]:
+    """When each batch of a resync round starts, in seconds from the round's start: evenly
+    over RESYNC_SPREAD of the interval, the first at once."""
+    batches = -(-count // batch)
+    return [interval * RESYNC_SPREAD * k / batches for k in range(batches)]
 
 
 async def _run_reconcile(kind: str, body: Mapping[str, Any], runtime: Runtime) -> Outcome | None:
