@@ -379,23 +379,40 @@ def operator_phase(
         time.sleep(10)
         results["writes_restart"] = diff(after_resync, snapshot(apis))
 
-        cpu_before_churn = process.figures()[2]
-        names = [model(i)["metadata"]["name"] for i in range(count)]
-        results.update(
-            churn(hub, namespace, names, observer,
-                  per_second=CHURN_PER_SECOND, seconds=CHURN_SECONDS)
-        )  # fmt: skip
-        peak, _, cpu = process.figures()
-        results["peak_rss_mib"] = max(results["peak_rss_mib"], peak)
-        results["cpu_seconds_churn"] = cpu - cpu_before_churn
-        results["apiserver_mutating_p99_seconds"] = p99_of(
-            latency_before, mutating_latency_buckets(hub)
+        churned = churn_phase(
+            process, hub, namespace, count, observer=observer, latency_before=latency_before
         )
+        results.update(churned, peak_rss_mib=max(results["peak_rss_mib"], churned["peak_rss_mib"]))
     finally:
         observer.stop()
         process.stop()
     results["cleanup_seconds"] = remove_namespace(apis, namespace)
     return results, status
+
+
+def churn_phase(
+    process: Process,
+    hub: client.ApiClient,
+    namespace: str,
+    count: int,
+    *,
+    observer: Observer,
+    latency_before: dict[float, float],
+) -> dict[str, Any]:
+    """Churn, with the process's CPU for it, its peak RSS so far and the hub's mutating p99
+    since `latency_before`."""
+    cpu_before = process.figures()[2]
+    names = [model(i)["metadata"]["name"] for i in range(count)]
+    results = churn(
+        hub, namespace, names, observer, per_second=CHURN_PER_SECOND, seconds=CHURN_SECONDS
+    )
+    peak, _, cpu = process.figures()
+    return {
+        **results,
+        "peak_rss_mib": peak,
+        "cpu_seconds_churn": cpu - cpu_before,
+        "apiserver_mutating_p99_seconds": p99_of(latency_before, mutating_latency_buckets(hub)),
+    }
 
 
 def cold_start(process: Process, count: int) -> dict[str, Any]:
@@ -439,17 +456,10 @@ def loop_phase(
         results["writes_create"] = diff(writes_before, snapshot(apis))
         results["peak_rss_mib"], _, cpu = process.figures()
         results["cpu_seconds_burst"] = cpu - cpu_idle
-        names = [model(i)["metadata"]["name"] for i in range(count)]
-        results.update(
-            churn(hub, namespace, names, observer,
-                  per_second=CHURN_PER_SECOND, seconds=CHURN_SECONDS)
-        )  # fmt: skip
-        peak, _, cpu_after = process.figures()
-        results["peak_rss_mib"] = max(results["peak_rss_mib"], peak)
-        results["cpu_seconds_churn"] = cpu_after - cpu
-        results["apiserver_mutating_p99_seconds"] = p99_of(
-            latency_before, mutating_latency_buckets(hub)
+        churned = churn_phase(
+            process, hub, namespace, count, observer=observer, latency_before=latency_before
         )
+        results.update(churned, peak_rss_mib=max(results["peak_rss_mib"], churned["peak_rss_mib"]))
     finally:
         observer.stop()
         process.stop()
