@@ -55,9 +55,12 @@ def configure_kopf(settings: kopf.OperatorSettings, operator_settings: Settings)
     settings.posting.reporting_component = "llmfleet"
     settings.posting.event_name_prefix = "llmfleet-"
     settings.posting.level = logging.INFO
-    # Events are posted by as many workers as the API has; unbounded, a burst of Events opens
-    # a connection per resource, each keeping a 128 KiB TLS buffer while pooled.
-    settings.posting.worker_limit = operator_settings.api_workers
+    # Events are posted by a bounded number of workers: unbounded, a burst of Events opens a
+    # connection per resource, each keeping a 128 KiB TLS buffer while pooled. An Event the
+    # API server refuses (its namespace is being deleted) is tried three times in 3 s, not for
+    # a minute, so it never holds up the others' Events.
+    settings.posting.worker_limit = 4 * operator_settings.api_workers
+    settings.posting.default_backoffs = (1, 2)
     settings.execution.max_workers = operator_settings.api_workers
 
 
