@@ -147,6 +147,7 @@ def test_cloud_model_runs_on_hub_gpus_hardened_and_segmented(
     assert ("Placed", "placed on in-cluster") in events_for(fleet, namespace, "hub-llm")
 
 
+@pytest.mark.usefixtures("idle_gpus")  # GPU models on the member: earlier tests' pods gone
 def test_onprem_model_lands_on_the_member_and_is_removed_with_its_resource(
     fleet: Fleet, restricted_namespace: str
 ) -> None:
@@ -255,6 +256,7 @@ def test_a_model_no_cluster_can_fit_is_not_left_pending(fleet: Fleet, namespace:
     assert any(reason == "InsufficientGPU" for reason, _ in events_for(fleet, namespace, "too-big"))
 
 
+@pytest.mark.usefixtures("idle_gpus")  # GPU models on the member: earlier tests' pods gone
 def test_location_change_moves_the_model_and_removes_the_old_placement(
     fleet: Fleet, namespace: str
 ) -> None:
