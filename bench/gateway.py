@@ -52,7 +52,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
 
 from llmfleet.api import ChatEndpointSpec
 from llmfleet.api.common import SecretKeyRef
-from llmfleet.render import gateway
 from llmfleet.render.common import Owner
 from localfleet import gateway_run
 from localfleet.chatstubs import FastChatStub
@@ -128,16 +127,7 @@ def rendered(variant: str, model_url: str) -> list[dict[str, Any]]:
         "backends": [{"llmDeploymentRef": {"name": "stub"}}],
         **SPECS[variant],
     })  # fmt: skip
-    backend = gateway.ResolvedBackend(
-        name="stub", location="onprem", weight=1, fallback_only=False,
-        model="hosted_vllm/stub", api_base=model_url, llm_deployment="stub", cluster="onprem",
-        port=8000, ready=1,
-    )  # fmt: skip
-    site = gateway.self_managed_site(
-        spec, OWNER, spec.sites[0], [backend], cluster="onprem", in_owner_cluster=True,
-        master_key=MASTER, metrics_namespace="monitoring",
-    )  # fmt: skip
-    return site.objects
+    return gateway_run.stub_site_objects(spec, OWNER, MASTER, model_url)
 
 
 def plugin_hooks(config: dict[str, Any]) -> list[str]:

@@ -21,6 +21,10 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from llmfleet.api import ChatEndpointSpec
+from llmfleet.api.common import SecretKeyRef
+from llmfleet.render import gateway
+from llmfleet.render.common import Owner
 from localfleet import llamacpp, processes
 from localfleet.llamacpp import LocalLlamaServer
 from localfleet.paths import REPO_ROOT
@@ -53,6 +57,23 @@ def gateway_from_objects(
     return write_gateway(
         by_kind["ConfigMap"], by_kind["Deployment"], workdir, lambda name, key: secrets[(name, key)]
     )
+
+
+def stub_site_objects(
+    spec: ChatEndpointSpec, owner: Owner, master_key: SecretKeyRef, model_url: str
+) -> list[dict[str, Any]]:
+    """The operator's render of the spec's first site, routing to one model server at
+    `model_url` (a stub or llama-server on 127.0.0.1) as its only backend, `stub`."""
+    backend = gateway.ResolvedBackend(
+        name="stub", location="onprem", weight=1, fallback_only=False,
+        model="hosted_vllm/stub", api_base=model_url, llm_deployment="stub", cluster="onprem",
+        port=8000, ready=1,
+    )  # fmt: skip
+    site = gateway.self_managed_site(
+        spec, owner, spec.sites[0], [backend], cluster="onprem", in_owner_cluster=True,
+        master_key=master_key, metrics_namespace="monitoring",
+    )  # fmt: skip
+    return list(site.objects)
 
 
 def write_gateway(

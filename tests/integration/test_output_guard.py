@@ -22,7 +22,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from llmfleet.api import ChatEndpointSpec
 from llmfleet.api.common import SecretKeyRef
-from llmfleet.render import gateway
 from llmfleet.render.common import Owner
 from localfleet import gateway_run, processes
 
@@ -122,16 +121,7 @@ def rendered(mode: str, model_url: str) -> list[dict[str, Any]]:
         "auth": {"apiKeySecretRef": {"name": MASTER.name, "key": MASTER.key}},
         "guardrails": {"output": mode},
     })  # fmt: skip
-    backend = gateway.ResolvedBackend(
-        name="stub", location="onprem", weight=1, fallback_only=False,
-        model="hosted_vllm/stub", api_base=model_url, llm_deployment="stub", cluster="onprem",
-        port=8000, ready=1,
-    )  # fmt: skip
-    site = gateway.self_managed_site(
-        spec, OWNER, spec.sites[0], [backend], cluster="onprem", in_owner_cluster=True,
-        master_key=MASTER, metrics_namespace="monitoring",
-    )  # fmt: skip
-    return site.objects
+    return gateway_run.stub_site_objects(spec, OWNER, MASTER, model_url)
 
 
 @pytest.fixture(scope="module")
