@@ -64,15 +64,20 @@ def patch_spec(fleet: Fleet, namespace: str, name: str, spec: dict[str, Any]) ->
 def wait_condition(
     fleet: Fleet, namespace: str, name: str, type_: str, status: str, timeout: float = 60
 ) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
     def reached() -> dict[str, Any] | None:
         obj = get(fleet, namespace, name)
         generation = obj["metadata"]["generation"]
-        found = condition(obj, type_)
+        found = seen["condition"] = condition(obj, type_)
         if found.get("status") == status and found.get("observedGeneration") == generation:
             return obj
         return None
 
-    return wait_until(reached, what=f"{name} {type_}={status}", timeout=timeout)
+    try:
+        return wait_until(reached, what=f"{name} {type_}={status}", timeout=timeout)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; the condition was {seen.get('condition')}") from None
 
 
 def deployment(api: client.ApiClient, namespace: str, name: str) -> Any:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
 from llmfleet import labels
+from llmfleet.kube import cache
 from llmfleet.kube.cache import KindWatch, parse_selector
-from llmfleet.kube.rest import KubeClient
+from llmfleet.kube.rest import KubeClient, KubeError
 
 
 @pytest.mark.parametrize(
@@ -57,3 +61,50 @@ def test_the_store_answers_copies_newest_first_without_managed_fields() -> None:
     assert (store.list("team", wanted) or [{}])[0]["status"] == {"readyReplicas": 1}
     store._apply("DELETED", deployment("m", "9", 1))
     assert store.list("team", wanted) == []
+
+
+class RefusingThenAllowing:
+    """A cluster whose API server refuses the listing `refusals` times (a restarted server
+    whose authorizer has not read the roles yet), then lists one Deployment; its watch
+    stays open until the store stops."""
+
+    cluster = "member"
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.lists = 0
+        self.closed = threading.Event()
+
+    def request(self, method: str, path: str, query: dict[str, str]) -> dict[str, Any]:
+        self.lists += 1
+        if self.lists <= self.refusals:
+            raise KubeError(403, "deployments.apps is forbidden", self.cluster)
+        return {"metadata": {"resourceVersion": "9"}, "items": [deployment("m", "9", 1)]}
+
+    def stream(self, path: str, query: dict[str, str], read_timeout: float) -> Iterator[Any]:
+        self.closed.wait(read_timeout)
+        return iter(())
+
+
+def test_a_refused_watch_asks_again_and_is_answered_from_the_store_once_allowed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(cache, "FORBIDDEN_RETRY_SECONDS", (0.01,))
+    api = RefusingThenAllowing(refusals=3)
+    store = KindWatch(cast(KubeClient, api), "Deployment")
+    with caplog.at_level(logging.INFO, logger=cache.__name__):
+        store.start()
+        try:
+            assert store.wait_synced(5)
+            assert api.lists == 4
+            (found,) = store.list("team", {labels.OWNER: "llmd-team-m"}) or []
+            assert found["status"] == {"readyReplicas": 1}
+        finally:
+            store.stop()
+            api.closed.set()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings  # once per refusal spell, not per attempt
+    assert "reading them in place" in warnings[0]
+    assert any(
+        "watching Deployment in cluster member again" in r.getMessage() for r in caplog.records
+    )

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 WATCHED_KINDS = watched_kinds()
 MEMBER_WATCHED_KINDS = watched_kinds(in_owner_cluster=False)
 WATCH_SECONDS = 240  # server-side timeout of one watch request; it is then resumed
-RETRY_SECONDS = (1, 2, 5, 10, 20)
+RETRY_SECONDS: tuple[float, ...] = (1, 2, 5, 10, 20)
+FORBIDDEN_RETRY_SECONDS: tuple[float, ...] = (1, 2, 5, 10, 20, 60)
 GONE = 410
 LIST_PAGE = 500
 
@@ -93,24 +94,34 @@ class WatchLoop:
 
     def _run(self) -> None:
         failures = 0
+        forbidden = False
         while not self._stop.is_set():
             try:
                 version = self._relist()
                 failures = 0
+                if forbidden:
+                    log.info("watching %s in cluster %s again", self.kind, self.client.cluster)
+                    forbidden = False
                 while not self._stop.is_set() and version:
                     version = self._follow(version)
             except Exception as error:  # noqa: BLE001 - any failure: relist after a pause
                 self._set_synced(False)
+                pauses = RETRY_SECONDS
                 if isinstance(error, KubeError) and error.forbidden:
-                    log.warning(
-                        "cannot watch %s in cluster %s (%s): reading them in place",
-                        self.kind, self.client.cluster, error.message,
-                    )  # fmt: skip
-                    return
-                pause = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+                    # A restarted API server refuses until its authorizer has read the roles,
+                    # and a right may be granted later: reads go in place meanwhile, and the
+                    # watch asks again, more slowly.
+                    pauses = FORBIDDEN_RETRY_SECONDS
+                    if not forbidden:
+                        log.warning(
+                            "cannot watch %s in cluster %s (%s): reading them in place until "
+                            "it is allowed", self.kind, self.client.cluster, error.message,
+                        )  # fmt: skip
+                    forbidden = True
+                else:
+                    log.debug("watch of %s in %s failed: %s", self.kind, self.client.cluster, error)
+                self._stop.wait(pauses[min(failures, len(pauses) - 1)])
                 failures += 1
-                log.debug("watch of %s in %s failed (%s)", self.kind, self.client.cluster, error)
-                self._stop.wait(pause)
             self.restarts += 1
 
     def _relist(self) -> str:
