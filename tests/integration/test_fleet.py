@@ -192,6 +192,9 @@ def test_failover_to_another_onprem_cluster_and_back_and_nothing_moves_without_i
     wait_until(lambda: deployment_replicas(fleet, ONPREM2, namespace, "ha") is None,
                what="the replacement removed", timeout=60)  # fmt: skip
     settle(fleet, namespace, "stay", {ONPREM: ("preferred", 1, "Placed")}, timeout=60)
+    for name in ("ha", "stay"):
+        wait_until(lambda n=name: reason(get(fleet, namespace, n), "Ready") == "Ready",
+                   what=f"{name} serving on {ONPREM} again", timeout=120)  # fmt: skip
 
 
 @pytest.fixture
