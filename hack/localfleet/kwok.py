@@ -173,9 +173,20 @@ def create(
 
 
 def start(cluster: ClusterSpec) -> None:
+    _keep_logs(cluster)
     _kwokctl(
         "start", "cluster", "--name", cluster.name, "--wait", START_TIMEOUT, cluster=cluster.name
     )
+
+
+def _keep_logs(cluster: ClusterSpec) -> None:
+    """kwokctl starts each component on an empty log: what the cluster logged before a restart
+    goes to the end of `<component>.history.log` beside it, for reading a failure afterwards."""
+    for log in (kwok_clusters_dir() / cluster.name / "logs").glob("*.log"):
+        if log.name.endswith(".history.log"):
+            continue
+        with log.with_name(f"{log.stem}.history.log").open("ab") as history:
+            history.write(log.read_bytes())
 
 
 def stop(cluster: ClusterSpec) -> None:
