@@ -11,13 +11,19 @@ import hashlib
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+from kubernetes import client
+from kubernetes import config as kubeconfig_loader
 
+from localfleet import components
 from localfleet.paths import HACK_DIR, kwok_clusters_dir
 from localfleet.topology import ClusterSpec
 
@@ -29,6 +35,14 @@ SERVICE_CIDR = "10.96.0.0/16"
 STAGES_STAMP = hashlib.sha256(STAGES_FILE.read_bytes() + SERVICE_CIDR.encode()).hexdigest()[:12]
 # An apiserver on 2 busy cores can take a minute or two to become ready.
 START_TIMEOUT = "5m"
+# After a restart the controller manager and scheduler take over once the leases of the
+# stopped ones expire (15 s), and the kwok controller each node's lease (at once when `stop`
+# removed them, else once they expire: 200 s).
+LEADER_LEASES = ("kube-controller-manager", "kube-scheduler")
+NODE_LEASES = "kube-node-lease"
+LEADING_TIMEOUT = 240.0
+START_ATTEMPTS = 2
+STOP_TIMEOUT = 60.0
 # The ports of one cluster's processes in the binary runtime, as kwokctl options.
 PORT_OPTIONS = (
     "etcdPeerPort", "etcdPort", "kubeApiserverPort", "kwokControllerPort",
@@ -173,10 +187,65 @@ def create(
 
 
 def start(cluster: ClusterSpec) -> None:
-    _keep_logs(cluster)
-    _kwokctl(
-        "start", "cluster", "--name", cluster.name, "--wait", START_TIMEOUT, cluster=cluster.name
-    )
+    """Starts a stopped cluster and returns once its controllers work: kwokctl waits for the
+    API server only, and the new controller manager, scheduler and kwok controller wait out
+    their predecessors' leases (meanwhile a namespace gets no ServiceAccount, a pod no node,
+    and a scheduled pod never runs)."""
+    for attempt in range(START_ATTEMPTS):
+        _keep_logs(cluster)
+        since = datetime.now(UTC)
+        _kwokctl(
+            "start", "cluster", "--name", cluster.name, "--wait", START_TIMEOUT,
+            cluster=cluster.name,
+        )  # fmt: skip
+        problem = _wait_leading(cluster, since)
+        if not problem:
+            return
+        if attempt + 1 < START_ATTEMPTS:
+            stop(cluster)
+    raise RuntimeError(f"{cluster.name} started, but {problem}")
+
+
+def _wait_leading(cluster: ClusterSpec, since: datetime) -> str:
+    """Waits until every component runs and each leader lease and node lease was renewed
+    after `since`; what is still wrong after LEADING_TIMEOUT, or "" once it all works."""
+    api = _admin_client(cluster)
+    coordination, core = client.CoordinationV1Api(api), client.CoreV1Api(api)
+    deadline = time.monotonic() + LEADING_TIMEOUT
+    problem = ""
+    try:
+        while time.monotonic() < deadline:
+            exited = [
+                name for name, up in components.running_by_component(cluster).items() if not up
+            ]
+            if exited:
+                return f"these exited: {', '.join(exited)}"
+            try:
+                leases = coordination.list_namespaced_lease("kube-system", _request_timeout=5)
+                renewed = {
+                    lease.metadata.name
+                    for lease in leases.items
+                    if lease.spec.renew_time is not None and lease.spec.renew_time > since
+                }
+                waiting = [name for name in LEADER_LEASES if name not in renewed]
+                nodes = {node.metadata.name for node in core.list_node(_request_timeout=5).items}
+                held = {
+                    lease.metadata.name
+                    for lease in coordination.list_namespaced_lease(
+                        NODE_LEASES, _request_timeout=5
+                    ).items
+                    if lease.spec.renew_time is not None and lease.spec.renew_time > since
+                }
+                waiting += [f"node {name}" for name in sorted(nodes - held)]
+                problem = f"not yet taken over: {', '.join(waiting)}" if waiting else ""
+            except Exception as error:  # noqa: BLE001 - the API server may still be warming up
+                problem = f"its leases cannot be read ({str(error).splitlines()[0][:200]})"
+            if not problem:
+                return ""
+            time.sleep(1)
+    finally:
+        api.close()
+    return problem
 
 
 def _keep_logs(cluster: ClusterSpec) -> None:
@@ -190,8 +259,42 @@ def _keep_logs(cluster: ClusterSpec) -> None:
 
 
 def stop(cluster: ClusterSpec) -> None:
-    """Stops every process of the cluster; its state stays for `start`."""
+    """Stops every process of the cluster and waits for them to end (kwokctl only signals
+    them; one still shutting down would hold its port against its successor); its state stays
+    for `start`.
+
+    The kwok controller goes first and its node leases with it: the next one has a new
+    identity and would run no pod until they expired (nodeLeaseDurationSeconds, 200 s)."""
+    running = components.running_by_component(cluster)
+    if running.get("kwok-controller") and running.get("kube-apiserver"):
+        components.stop(cluster, "kwok-controller")
+        _delete_node_leases(cluster)
     _kwokctl("stop", "cluster", "--name", cluster.name, cluster=cluster.name)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while any(components.running_by_component(cluster).values()):
+        if time.monotonic() > deadline:
+            running = components.running_by_component(cluster)
+            still = [name for name, up in running.items() if up]
+            raise RuntimeError(f"{cluster.name}: still running after stop: {', '.join(still)}")
+        time.sleep(0.2)
+
+
+def _admin_client(cluster: ClusterSpec) -> client.ApiClient:
+    return kubeconfig_loader.new_client_from_config_dict(yaml.safe_load(kubeconfig(cluster)))
+
+
+def _delete_node_leases(cluster: ClusterSpec) -> None:
+    api = _admin_client(cluster)
+    try:
+        coordination = client.CoordinationV1Api(api)
+        for lease in coordination.list_namespaced_lease(NODE_LEASES, _request_timeout=10).items:
+            coordination.delete_namespaced_lease(
+                lease.metadata.name, NODE_LEASES, _request_timeout=10
+            )
+    except Exception as error:  # noqa: BLE001 - best effort: `start` waits for them to expire
+        sys.stderr.write(f"{cluster.name}: its node leases are left to expire ({error})\n")
+    finally:
+        api.close()
 
 
 def delete(cluster: ClusterSpec) -> None:

@@ -11,7 +11,7 @@ from kubernetes import client, config
 
 from llmfleet import labels
 from llmfleet.placement.clusters import member_from_secret
-from localfleet import components, topology
+from localfleet import components, kwok, topology
 from localfleet import fleet as localfleet
 from tests.integration.conftest import Fleet
 from tests.integration.polling import wait_until
@@ -239,3 +239,23 @@ def test_cluster_up_restarts_a_cluster_whose_component_exited(fleet: Fleet) -> N
         what="the restarted onprem API server",
     )
     assert {n.metadata.uid for n in nodes} == node_uids_before
+
+
+def test_a_restarted_cluster_runs_pods_at_once(fleet: Fleet, namespace: str) -> None:
+    """`kwok.start` returns once the new controller manager and scheduler lead (their
+    predecessors' leases expire 15 s after the stop): a pod asked for right after runs in
+    seconds, so what follows a failure test meets a working cluster."""
+    if localfleet.external_kubeconfigs():
+        pytest.skip("checks the local kwok fleet; clusters were given by LLMFLEET_*_KUBECONFIG")
+    kwok.stop(topology.ONPREM)
+    assert not any(components.running_by_component(topology.ONPREM).values())
+    kwok.start(topology.ONPREM)
+    client.AppsV1Api(fleet.onprem).create_namespaced_deployment(
+        namespace, gpu_deployment("after-restart", gpus=1, location="onprem")
+    )
+
+    def running_pod() -> Any:
+        pods = pods_of(fleet.onprem, namespace, "after-restart")
+        return next((p for p in pods if p.status.phase == "Running"), None)
+
+    wait_until(running_pod, what="the pod asked for right after the restart to run", timeout=10)
