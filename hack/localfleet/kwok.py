@@ -221,21 +221,10 @@ def _wait_leading(cluster: ClusterSpec, since: datetime) -> str:
             if exited:
                 return f"these exited: {', '.join(exited)}"
             try:
-                leases = coordination.list_namespaced_lease("kube-system", _request_timeout=5)
-                renewed = {
-                    lease.metadata.name
-                    for lease in leases.items
-                    if lease.spec.renew_time is not None and lease.spec.renew_time > since
-                }
-                waiting = [name for name in LEADER_LEASES if name not in renewed]
+                leaders = _renewed_since(coordination, "kube-system", since)
+                waiting = sorted(set(LEADER_LEASES) - leaders)
                 nodes = {node.metadata.name for node in core.list_node(_request_timeout=5).items}
-                held = {
-                    lease.metadata.name
-                    for lease in coordination.list_namespaced_lease(
-                        NODE_LEASES, _request_timeout=5
-                    ).items
-                    if lease.spec.renew_time is not None and lease.spec.renew_time > since
-                }
+                held = _renewed_since(coordination, NODE_LEASES, since)
                 waiting += [f"node {name}" for name in sorted(nodes - held)]
                 problem = f"not yet taken over: {', '.join(waiting)}" if waiting else ""
             except Exception as error:  # noqa: BLE001 - the API server may still be warming up
@@ -246,6 +235,18 @@ def _wait_leading(cluster: ClusterSpec, since: datetime) -> str:
     finally:
         api.close()
     return problem
+
+
+def _renewed_since(
+    coordination: client.CoordinationV1Api, namespace: str, since: datetime
+) -> set[str]:
+    """The leases of a namespace that their holder renewed after `since`."""
+    leases = coordination.list_namespaced_lease(namespace, _request_timeout=5).items
+    return {
+        lease.metadata.name
+        for lease in leases
+        if lease.spec.renew_time is not None and lease.spec.renew_time > since
+    }
 
 
 def _keep_logs(cluster: ClusterSpec) -> None:
@@ -271,10 +272,8 @@ def stop(cluster: ClusterSpec) -> None:
         _delete_node_leases(cluster)
     _kwokctl("stop", "cluster", "--name", cluster.name, cluster=cluster.name)
     deadline = time.monotonic() + STOP_TIMEOUT
-    while any(components.running_by_component(cluster).values()):
+    while still := [n for n, up in components.running_by_component(cluster).items() if up]:
         if time.monotonic() > deadline:
-            running = components.running_by_component(cluster)
-            still = [name for name, up in running.items() if up]
             raise RuntimeError(f"{cluster.name}: still running after stop: {', '.join(still)}")
         time.sleep(0.2)
 
